@@ -1,0 +1,193 @@
+package pki
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"time"
+)
+
+// TLSFiles names the PEM files a node loads: the CA bundle it trusts, its
+// certificate and its private key.
+type TLSFiles struct {
+	CA   string `mapstructure:"ca" yaml:"ca" json:"ca"`
+	Cert string `mapstructure:"cert" yaml:"cert" json:"cert"`
+	Key  string `mapstructure:"key" yaml:"key" json:"key"`
+}
+
+// Validate checks that every path is set.
+func (f TLSFiles) Validate() error {
+	var errs []error
+	if f.CA == "" {
+		errs = append(errs, errors.New("pki: TLSFiles.CA is empty: set the path of the CA certificate (ca.crt)"))
+	}
+	if f.Cert == "" {
+		errs = append(errs, errors.New("pki: TLSFiles.Cert is empty: set the path of this node's certificate (<name>.crt)"))
+	}
+	if f.Key == "" {
+		errs = append(errs, errors.New("pki: TLSFiles.Key is empty: set the path of this node's private key (<name>.key)"))
+	}
+	return errors.Join(errs...)
+}
+
+// Material is what a node needs for mutual TLS: its certificate and key, the
+// CA pool it trusts, and its own Identity (from its certificate).
+type Material struct {
+	// Certificate is the node's certificate chain and key; Leaf is set.
+	Certificate tls.Certificate
+	// Pool holds the trusted CA certificates.
+	Pool *x509.CertPool
+	// Identity is the identity in Certificate.Leaf.
+	Identity Identity
+}
+
+// LoadTLS reads and checks the files: the key must match the certificate and
+// the certificate must verify, now, against the CA bundle and carry an
+// Identity.
+func LoadTLS(files TLSFiles) (*Material, error) {
+	if err := files.Validate(); err != nil {
+		return nil, fmt.Errorf("load TLS: %w", err)
+	}
+	caPEM, err := os.ReadFile(files.CA)
+	if err != nil {
+		return nil, fmt.Errorf("load TLS: %w", err)
+	}
+	cas, err := ParseCertificatesPEM(caPEM)
+	if err != nil {
+		return nil, fmt.Errorf("load TLS CA %s: %w", files.CA, err)
+	}
+	pool := x509.NewCertPool()
+	for _, c := range cas {
+		pool.AddCert(c)
+	}
+	certPEM, err := os.ReadFile(files.Cert)
+	if err != nil {
+		return nil, fmt.Errorf("load TLS: %w", err)
+	}
+	keyPEM, err := os.ReadFile(files.Key)
+	if err != nil {
+		return nil, fmt.Errorf("load TLS: %w", err)
+	}
+	chain, err := ParseCertificatesPEM(certPEM)
+	if err != nil {
+		return nil, fmt.Errorf("load TLS certificate %s: %w", files.Cert, err)
+	}
+	key, err := ParsePrivateKeyPEM(keyPEM)
+	if err != nil {
+		return nil, fmt.Errorf("load TLS key %s: %w", files.Key, err)
+	}
+	if err := matchKey(chain[0], key); err != nil {
+		return nil, fmt.Errorf("load TLS %s and %s: %w", files.Cert, files.Key, err)
+	}
+	intermediates := x509.NewCertPool()
+	for _, c := range chain[1:] {
+		intermediates.AddCert(c)
+	}
+	id, err := VerifyCert(chain[0], intermediates, pool, time.Now())
+	if err != nil {
+		return nil, fmt.Errorf("load TLS certificate %s against %s: %w", files.Cert, files.CA, err)
+	}
+	cert := tls.Certificate{PrivateKey: key, Leaf: chain[0]}
+	for _, c := range chain {
+		cert.Certificate = append(cert.Certificate, c.Raw)
+	}
+	return &Material{Certificate: cert, Pool: pool, Identity: id}, nil
+}
+
+// CurvePreferences is the key exchange set of every jumeau TLS config: the
+// hybrid post-quantum X25519MLKEM768, then classical X25519 and P-256 for
+// peers without it. crypto/tls picks from the set in its own order, which puts
+// the hybrid first, so two jumeau nodes always negotiate X25519MLKEM768.
+func CurvePreferences() []tls.CurveID {
+	return []tls.CurveID{tls.X25519MLKEM768, tls.X25519, tls.CurveP256}
+}
+
+// ServerConfig returns a TLS 1.3 server config that requires a client
+// certificate verified against the pool and carrying an Identity. The caller
+// still checks the peer's role (VerifyPeer, CheckRole).
+func (m *Material) ServerConfig(nextProtos ...string) *tls.Config {
+	return &tls.Config{
+		MinVersion:       tls.VersionTLS13,
+		Certificates:     []tls.Certificate{m.Certificate},
+		ClientAuth:       tls.RequireAndVerifyClientCert,
+		ClientCAs:        m.Pool,
+		NextProtos:       slices.Clone(nextProtos),
+		CurvePreferences: CurvePreferences(),
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			_, err := VerifyPeer(cs, m.Pool)
+			return err
+		},
+	}
+}
+
+// ClientConfig returns a TLS 1.3 client config presenting the node
+// certificate.
+//
+// With a non-empty serverName the server certificate is verified the usual
+// way: chain to the pool and serverName among its DNS/IP SANs.
+//
+// With an empty serverName, peers are addressed by identity rather than host:
+// the chain is verified against the pool (VerifyPeer) but no host name is
+// checked, and the caller MUST then compare the peer's Identity (VerifyPeer)
+// with the node it meant to reach before trusting the connection.
+func (m *Material) ClientConfig(serverName string, nextProtos ...string) *tls.Config {
+	c := &tls.Config{
+		MinVersion:       tls.VersionTLS13,
+		Certificates:     []tls.Certificate{m.Certificate},
+		RootCAs:          m.Pool,
+		ServerName:       serverName,
+		NextProtos:       slices.Clone(nextProtos),
+		CurvePreferences: CurvePreferences(),
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			_, err := VerifyPeer(cs, m.Pool)
+			return err
+		},
+	}
+	if serverName == "" {
+		// The standard verification needs a host name; VerifyConnection
+		// above verifies the chain against the pool instead.
+		c.InsecureSkipVerify = true
+	}
+	return c
+}
+
+// VerifyPeer verifies the peer certificate chain of a TLS connection against
+// pool at the current time and returns the peer's Identity. It does not trust
+// state.VerifiedChains: the chain is always verified again against pool.
+func VerifyPeer(state tls.ConnectionState, pool *x509.CertPool) (Identity, error) {
+	if len(state.PeerCertificates) == 0 {
+		return Identity{}, ErrNoPeerCert
+	}
+	intermediates := x509.NewCertPool()
+	for _, c := range state.PeerCertificates[1:] {
+		intermediates.AddCert(c)
+	}
+	return VerifyCert(state.PeerCertificates[0], intermediates, pool, time.Now())
+}
+
+// VerifyCert verifies cert at time now: it must chain to roots (through
+// intermediates, which may be nil), carry both the ServerAuth and ClientAuth
+// extended key usages, and hold an Identity. Failures of the chain wrap
+// ErrUntrusted (and the x509 error).
+func VerifyCert(cert *x509.Certificate, intermediates, roots *x509.CertPool, now time.Time) (Identity, error) {
+	if cert == nil {
+		return Identity{}, ErrNoPeerCert
+	}
+	if roots == nil {
+		return Identity{}, fmt.Errorf("verify %q: %w: no CA pool", cert.Subject.CommonName, ErrUntrusted)
+	}
+	for _, want := range []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth} {
+		if _, err := cert.Verify(x509.VerifyOptions{
+			Roots:         roots,
+			Intermediates: intermediates,
+			CurrentTime:   now,
+			KeyUsages:     []x509.ExtKeyUsage{want},
+		}); err != nil {
+			return Identity{}, fmt.Errorf("verify %q serial %x: %w: %w", cert.Subject.CommonName, cert.SerialNumber, ErrUntrusted, err)
+		}
+	}
+	return IdentityFromCert(cert)
+}
