@@ -309,13 +309,21 @@ func (d *direction) drain() {
 	d.held = 0
 }
 
-// set replaces the params; a bandwidth change restarts the virtual transmitter.
+// set replaces the params; a bandwidth change restarts the virtual
+// transmitter, and a blackhole drops what is queued.
 func (d *direction) set(p Params) {
 	d.mu.Lock()
 	if p.Bandwidth != d.p.Bandwidth {
 		d.busyUntil = 0
 	}
 	d.p = p
+	if p.Blackhole {
+		d.stats.blackholed.Add(uint64(len(d.q)))
+		for len(d.q) > 0 {
+			putBuf(d.q.pop().buf)
+		}
+		d.held = 0
+	}
 	d.mu.Unlock()
 	d.poke()
 }

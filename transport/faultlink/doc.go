@@ -35,15 +35,17 @@
 //     (never earlier than it left the transmitter). Delivery follows delivery
 //     times, so jitter can reorder datagrams, as real networks do.
 //
-// A direction holds at most 32 MiB of buffers and 16384 datagrams; beyond
+// Delivery times are kept to the resolution of Go timers (about a millisecond
+// on a busy Linux host): a datagram is never delivered early, and may be that
+// much late. A direction holds at most 32 MiB of buffers and 16384 datagrams; beyond
 // that, datagrams that would wait are dropped and counted as overflowed.
 // Loss and jitter draw from a per-direction PCG generator; [Link.Seed] makes
 // them repeatable in tests.
 //
 // [Link.Set] changes the faults at run time, for the next datagram; queued
 // datagrams keep their delivery time, but turning the blackhole on drops them
-// too, so nothing crosses a cut link after Set returns (except a datagram a
-// reader goroutine was writing at that instant).
+// at once, so nothing crosses a cut link after Set returns (except datagrams
+// a goroutine was writing at that instant).
 //
 // A partition is a set of blackholed links: with one link per ordered pair of
 // nodes, [Set.Partition] blackholes those its function selects and [Set.Heal]

@@ -306,7 +306,9 @@ func TestLink_Blackhole(t *testing.T) {
 		if err := l.Set(Params{Delay: 300 * time.Millisecond, Blackhole: true}); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, "queue dropped", func() bool { return l.Stats().ToTarget.Queued == 0 })
+		if got := l.Stats().ToTarget.Queued; got != 0 {
+			t.Errorf("queued after Set(blackhole): got %d, want 0", got)
+		}
 		if got, want := l.Stats().ToTarget.Blackholed-before, uint64(10); got != want {
 			t.Errorf("queued datagrams blackholed: got %d, want %d", got, want)
 		}
@@ -403,8 +405,15 @@ func TestLink_Close(t *testing.T) {
 	if got, want := l.running.Load(), int32(3+3); got != want {
 		t.Errorf("goroutines while running: got %d, want %d (3 fixed + 1 per session)", got, want)
 	}
-	if err := l.Close(); err != nil {
-		t.Fatalf("Close: %v", err)
+	closed := make(chan error, 1)
+	go func() { closed <- l.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("Close: not returned after 5s; %d goroutines still running", l.running.Load())
 	}
 	if got := l.running.Load(); got != 0 {
 		t.Errorf("goroutines after Close: got %d, want 0", got)
@@ -428,20 +437,20 @@ func TestLink_SessionIdle(t *testing.T) {
 	c := dial(t, l.Addr())
 	exchange(t, c, []byte("one"))
 	waitFor(t, "session expiry", func() bool { return l.Stats().Sessions == 0 })
-	if got := l.running.Load(); got != 3 {
-		t.Errorf("goroutines after expiry: got %d, want 3", got)
-	}
+	waitFor(t, "session reader exit", func() bool { return l.running.Load() == 3 })
 	exchange(t, c, []byte("two"))
 	if got, want := l.Stats().Sessions, 1; got != want {
 		t.Errorf("sessions after new traffic: got %d, want %d", got, want)
 	}
 }
 
-// BenchmarkRelay compares ping-pong over direct UDP and through a link with
-// no faults, in the same run.
+// BenchmarkRelay compares direct UDP with a link with no faults (the direct
+// path) and a link with a small delay (the scheduler path), in the same run:
+// ping-pong, and 16 or 64 datagrams of 1200 bytes in flight.
 func BenchmarkRelay(b *testing.B) {
 	target := echoServer(b)
 	l := startLink(b, target, Params{})
+	slow := startLink(b, target, Params{Delay: 100 * time.Microsecond})
 	for _, bc := range []struct {
 		name, addr string
 		window     int
@@ -450,6 +459,7 @@ func BenchmarkRelay(b *testing.B) {
 		{"link/pingpong", l.Addr(), 1},
 		{"direct/window16", target, 16},
 		{"link/window16", l.Addr(), 16},
+		{"link-delay100us/window64", slow.Addr(), 64},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			c := dial(b, bc.addr)
@@ -457,7 +467,7 @@ func BenchmarkRelay(b *testing.B) {
 			buf := make([]byte, 2048)
 			b.SetBytes(int64(len(payload)))
 			b.ReportAllocs()
-			inflight := 0
+			inflight, timeouts := 0, 0
 			for b.Loop() {
 				for inflight < bc.window {
 					if _, err := c.Write(payload); err != nil {
@@ -469,9 +479,18 @@ func BenchmarkRelay(b *testing.B) {
 				if _, err := c.Read(buf); err != nil {
 					// A datagram lost in a socket buffer: carry on.
 					inflight = 0
+					timeouts++
 					continue
 				}
 				inflight--
+			}
+			b.ReportMetric(float64(timeouts), "timeouts")
+			for _, link := range []*Link{l, slow} {
+				if bc.addr != link.Addr() {
+					continue
+				}
+				st := link.Stats()
+				b.ReportMetric(float64(st.ToTarget.Dropped+st.ToClient.Dropped), "link-drops")
 			}
 			// Drain what is still in flight so the next case starts clean.
 			for ; inflight > 0; inflight-- {
