@@ -126,7 +126,6 @@ type counters struct {
 // direction is one way through a link: client to target, or back. Its
 // scheduler goroutine delivers queued datagrams when they are due.
 type direction struct {
-	name string
 	send func(b []byte, s *session) error
 
 	mu        sync.Mutex
@@ -141,9 +140,8 @@ type direction struct {
 	wake chan struct{} // capacity 1: the heap top changed
 }
 
-func newDirection(name string, p Params, seed uint64, send func([]byte, *session) error) *direction {
+func newDirection(p Params, seed uint64, send func([]byte, *session) error) *direction {
 	return &direction{
-		name: name,
 		send: send,
 		p:    p,
 		rng:  rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),

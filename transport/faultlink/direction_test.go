@@ -7,7 +7,7 @@ import (
 )
 
 func testDirection(p Params) *direction {
-	return newDirection("test", p, 42, func([]byte, *session) error { return nil })
+	return newDirection(p, 42, func([]byte, *session) error { return nil })
 }
 
 func TestDirection_Admit(t *testing.T) {

@@ -1,13 +1,13 @@
 package faultlink
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -144,11 +144,11 @@ func newLink(name, listen, target string, p Params, logger *slog.Logger, idle ti
 	pp := p
 	l.params.Store(&pp)
 	seed := uint64(time.Now().UnixNano())
-	l.toTarget = newDirection("to-target", p, seed, func(b []byte, s *session) error {
+	l.toTarget = newDirection(p, seed, func(b []byte, s *session) error {
 		_, err := s.up.Write(b)
 		return err
 	})
-	l.toClient = newDirection("to-client", p, seed+1, func(b []byte, s *session) error {
+	l.toClient = newDirection(p, seed+1, func(b []byte, s *session) error {
 		_, err := l.conn.WriteToUDPAddrPort(b, s.client)
 		return err
 	})
@@ -350,7 +350,7 @@ func (l *Link) readTarget(s *session) {
 			if errors.Is(err, net.ErrClosed) || s.closed.Load() {
 				return
 			}
-			if errors.Is(err, context.DeadlineExceeded) || isTimeout(err) {
+			if errors.Is(err, os.ErrDeadlineExceeded) || isTimeout(err) {
 				if l.expire(s) {
 					return
 				}

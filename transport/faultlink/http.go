@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 )
 
 // maxBody bounds control API request bodies.
@@ -132,8 +133,7 @@ func allow(w http.ResponseWriter, r *http.Request, methods ...string) bool {
 			return true
 		}
 	}
-	allowed := fmt.Sprint(methods)
-	allowed = allowed[1 : len(allowed)-1]
+	allowed := strings.Join(methods, ", ")
 	w.Header().Set("Allow", allowed)
 	writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed on %s (fix: use %s)", r.Method, r.URL.Path, allowed))
 	return false

@@ -217,5 +217,10 @@ func TestSet_Handler(t *testing.T) {
 		if got := l.Params(); got != base {
 			t.Errorf("params after refused requests: got %v, want %v", got, base)
 		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("DELETE", "/links/a->b", nil))
+		if got, want := rec.Header().Get("Allow"), "GET, PUT"; got != want {
+			t.Errorf("Allow: got %q, want %q", got, want)
+		}
 	})
 }
