@@ -1,0 +1,486 @@
+package replicator
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/hashicorp/raft"
+
+	"github.com/monaco-sovereign/jumeau/wal"
+)
+
+// Key prefixes owned by this package in the node's shared Pebble database
+// (the full map is in doc.go).
+const (
+	prefixState byte = 0x10
+	prefixMeta  byte = 0x11
+)
+
+var (
+	metaApplied = []byte{prefixMeta, 'a'}      // u64: last Raft index applied
+	metaKeyPfx  = []byte{prefixMeta, 'k', '/'} // + namespace: wrapped data key
+)
+
+func stateKey(ns, key string) []byte {
+	b := make([]byte, 0, 2+len(ns)+len(key))
+	b = append(b, prefixState)
+	b = append(b, ns...)
+	b = append(b, 0)
+	return append(b, key...)
+}
+
+func metaKeyFor(ns string) []byte {
+	return append(append([]byte(nil), metaKeyPfx...), ns...)
+}
+
+// KeyInstaller installs a wrapped namespace data key replicated through the
+// log (implemented by *keyring.Keyring).
+type KeyInstaller interface {
+	Install(ns string, wrapped []byte) error
+}
+
+// ApplyResult is what the FSM returns for each applied command.
+type ApplyResult struct {
+	RaftIndex uint64
+	WALIndex  uint64
+	Hash      [32]byte
+	Err       error
+}
+
+// FSM applies committed commands to the replicated state and to the WAL in
+// one Pebble batch per Raft batch. It is idempotent by Raft index: entries at
+// or below the persisted applied index are skipped, so a restarted site does
+// not re-apply what it holds.
+type FSM struct {
+	db     *pebble.DB
+	wal    *wal.Log
+	keys   KeyInstaller
+	logger *slog.Logger
+
+	applied atomic.Uint64 // last Raft index applied
+
+	mu     sync.Mutex
+	notify chan struct{} // closed and replaced after every apply
+
+	// OnApply, if set, is called after each batch commits with the
+	// results, from the FSM goroutine. Set it before Raft starts.
+	OnApply func([]ApplyResult)
+}
+
+var (
+	_ raft.FSM         = (*FSM)(nil)
+	_ raft.BatchingFSM = (*FSM)(nil)
+)
+
+// NewFSM loads the applied index from db.
+func NewFSM(db *pebble.DB, w *wal.Log, keys KeyInstaller, logger *slog.Logger) (*FSM, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	f := &FSM{db: db, wal: w, keys: keys, logger: logger, notify: make(chan struct{})}
+	v, closer, err := db.Get(metaApplied)
+	switch {
+	case errors.Is(err, pebble.ErrNotFound):
+	case err != nil:
+		return nil, fmt.Errorf("fsm: read applied index: %w", err)
+	default:
+		if len(v) != 8 {
+			closer.Close()
+			return nil, fmt.Errorf("fsm: applied index has %d bytes, want 8: %w", len(v), ErrBadSnapshot)
+		}
+		f.applied.Store(binary.BigEndian.Uint64(v))
+		closer.Close()
+	}
+	return f, nil
+}
+
+// Applied returns the last Raft index applied to the state.
+func (f *FSM) Applied() uint64 { return f.applied.Load() }
+
+// Changed returns a channel closed at the next apply.
+func (f *FSM) Changed() <-chan struct{} {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.notify
+}
+
+func (f *FSM) signal() {
+	f.mu.Lock()
+	close(f.notify)
+	f.notify = make(chan struct{})
+	f.mu.Unlock()
+}
+
+// Apply implements raft.FSM.
+func (f *FSM) Apply(l *raft.Log) interface{} {
+	return f.ApplyBatch([]*raft.Log{l})[0]
+}
+
+// ApplyBatch implements raft.BatchingFSM.
+func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
+	out := make([]interface{}, len(logs))
+	results := make([]ApplyResult, 0, len(logs))
+	b := f.db.NewBatch()
+	defer b.Close()
+	applied := f.applied.Load()
+	last := applied
+	var keys []command
+	for i, l := range logs {
+		if l.Index <= applied {
+			out[i] = ApplyResult{RaftIndex: l.Index, Err: nil}
+			continue
+		}
+		last = l.Index
+		if l.Type != raft.LogCommand {
+			out[i] = ApplyResult{RaftIndex: l.Index}
+			continue
+		}
+		var c command
+		if err := c.unmarshal(l.Data); err != nil {
+			// A command the leader accepted but we cannot decode: record
+			// nothing for it (every replica decodes identically, so they
+			// stay in agreement) and report it.
+			f.logger.Error("skipping undecodable command", "raft_index", l.Index, "err", err)
+			out[i] = ApplyResult{RaftIndex: l.Index, Err: err}
+			continue
+		}
+		rec := wal.Record{
+			Epoch: c.Epoch, Term: l.Term, Time: c.Time,
+			Namespace: c.Namespace, Key: c.Key, Op: c.Op, Payload: c.Payload,
+		}
+		if err := f.wal.Stage(b, &rec); err != nil {
+			out[i] = ApplyResult{RaftIndex: l.Index, Err: err}
+			f.logger.Error("wal stage failed", "raft_index", l.Index, "err", err)
+			continue
+		}
+		switch c.Op {
+		case wal.OpPut:
+			_ = b.Set(stateKey(c.Namespace, c.Key), c.Payload, nil)
+		case wal.OpDelete:
+			_ = b.Delete(stateKey(c.Namespace, c.Key), nil)
+		case wal.OpKey:
+			_ = b.Set(metaKeyFor(c.Namespace), c.Payload, nil)
+			keys = append(keys, c)
+		}
+		r := ApplyResult{RaftIndex: l.Index, WALIndex: rec.Index, Hash: rec.Hash}
+		out[i] = r
+		results = append(results, r)
+	}
+	if last == applied {
+		return out
+	}
+	var ab [8]byte
+	binary.BigEndian.PutUint64(ab[:], last)
+	_ = b.Set(metaApplied, ab[:], nil)
+	// NoSync: the Raft log lives in the same Pebble database and is
+	// written with Sync before an entry can be applied, and Pebble's WAL
+	// is ordered, so the next synced write makes this batch durable too;
+	// after a crash Raft replays entries above the snapshot index and the
+	// idempotence check above skips what survived.
+	if err := b.Commit(pebble.NoSync); err != nil {
+		f.logger.Error("fsm batch commit failed", "first", logs[0].Index, "last", last, "err", err)
+		if rerr := f.wal.Reload(); rerr != nil {
+			f.logger.Error("wal reload failed", "err", rerr)
+		}
+		for i := range out {
+			out[i] = ApplyResult{RaftIndex: logs[i].Index, Err: fmt.Errorf("fsm: commit batch: %w", err)}
+		}
+		return out
+	}
+	for _, c := range keys {
+		if f.keys == nil {
+			continue
+		}
+		if err := f.keys.Install(c.Namespace, c.Payload); err != nil {
+			f.logger.Error("installing namespace key failed", "namespace", c.Namespace, "err", err)
+		}
+	}
+	f.applied.Store(last)
+	if f.OnApply != nil && len(results) > 0 {
+		f.OnApply(results)
+	}
+	f.signal()
+	return out
+}
+
+// Snapshot implements raft.FSM. It is called on the FSM goroutine, so the
+// Pebble snapshot and the WAL tip it records are consistent.
+func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
+	// Make everything applied so far durable before Raft may compact the
+	// log behind this snapshot (the FSM writes with NoSync).
+	if err := f.db.LogData(nil, pebble.Sync); err != nil {
+		return nil, fmt.Errorf("fsm: sync before snapshot: %w", err)
+	}
+	walLast, _ := f.wal.Last()
+	anchorIdx, anchorHash := f.wal.Anchor()
+	return &fsmSnapshot{
+		snap:       f.db.NewSnapshot(),
+		wal:        f.wal,
+		applied:    f.applied.Load(),
+		walFirst:   anchorIdx + 1,
+		walLast:    walLast,
+		anchorIdx:  anchorIdx,
+		anchorHash: anchorHash,
+	}, nil
+}
+
+// Snapshot stream format (see doc.go):
+//
+//	header: [version u8][applied u64][anchor index u64][anchor hash 32]
+//	entries: [tag u8][uvarint len][bytes]...   tag 1: state key, followed by a value entry (tag 2)
+//	                                           tag 3: WAL record (wal encoding)
+//	                                           tag 4: namespace key entry name, followed by value (tag 2)
+//	trailer: [tag 0][sha256 of everything before it, the tag 0 included]
+const (
+	snapVersion  = 1
+	tagEnd       = 0
+	tagStateKey  = 1
+	tagValue     = 2
+	tagWAL       = 3
+	tagNSKey     = 4
+	maxSnapEntry = 32 << 20
+)
+
+type fsmSnapshot struct {
+	snap       *pebble.Snapshot
+	wal        *wal.Log
+	applied    uint64
+	walFirst   uint64
+	walLast    uint64
+	anchorIdx  uint64
+	anchorHash [32]byte
+}
+
+type snapWriter struct {
+	w   *bufio.Writer
+	h   hash.Hash
+	err error
+	buf [binary.MaxVarintLen64 + 1]byte
+}
+
+func (s *snapWriter) raw(b []byte) {
+	if s.err != nil {
+		return
+	}
+	s.h.Write(b)
+	_, s.err = s.w.Write(b)
+}
+
+func (s *snapWriter) entry(tag byte, b []byte) {
+	s.buf[0] = tag
+	n := binary.PutUvarint(s.buf[1:], uint64(len(b)))
+	s.raw(s.buf[:1+n])
+	s.raw(b)
+}
+
+func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
+	err := s.persist(sink)
+	if err != nil {
+		_ = sink.Cancel()
+		return err
+	}
+	return sink.Close()
+}
+
+func (s *fsmSnapshot) persist(out io.Writer) error {
+	sw := &snapWriter{w: bufio.NewWriterSize(out, 256<<10), h: sha256.New()}
+	hdr := make([]byte, 0, 49)
+	hdr = append(hdr, snapVersion)
+	hdr = binary.BigEndian.AppendUint64(hdr, s.applied)
+	hdr = binary.BigEndian.AppendUint64(hdr, s.anchorIdx)
+	hdr = append(hdr, s.anchorHash[:]...)
+	sw.raw(hdr)
+
+	it, err := s.snap.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixState}, UpperBound: []byte{prefixMeta + 1}})
+	if err != nil {
+		return fmt.Errorf("fsm snapshot: iterate state: %w", err)
+	}
+	for it.First(); it.Valid() && sw.err == nil; it.Next() {
+		k := it.Key()
+		switch {
+		case k[0] == prefixState:
+			sw.entry(tagStateKey, k[1:])
+			sw.entry(tagValue, it.Value())
+		case len(k) > len(metaKeyPfx) && string(k[:len(metaKeyPfx)]) == string(metaKeyPfx):
+			sw.entry(tagNSKey, k[len(metaKeyPfx):])
+			sw.entry(tagValue, it.Value())
+		}
+	}
+	if err := it.Close(); err != nil {
+		return fmt.Errorf("fsm snapshot: iterate state: %w", err)
+	}
+	if s.walLast >= s.walFirst {
+		wit := s.wal.Iter(s.walFirst)
+		for wit.Next() && sw.err == nil {
+			rec := wit.Record()
+			if rec.Index > s.walLast {
+				break
+			}
+			b, err := rec.MarshalBinary()
+			if err != nil {
+				wit.Close()
+				return fmt.Errorf("fsm snapshot: encode wal record %d: %w", rec.Index, err)
+			}
+			sw.entry(tagWAL, b)
+		}
+		if err := wit.Err(); err != nil {
+			wit.Close()
+			return fmt.Errorf("fsm snapshot: read wal: %w", err)
+		}
+		wit.Close()
+	}
+	sw.raw([]byte{tagEnd})
+	sum := sw.h.Sum(nil)
+	if sw.err == nil {
+		_, sw.err = sw.w.Write(sum)
+	}
+	if sw.err == nil {
+		sw.err = sw.w.Flush()
+	}
+	if sw.err != nil {
+		return fmt.Errorf("fsm snapshot: write: %w", sw.err)
+	}
+	return nil
+}
+
+func (s *fsmSnapshot) Release() { _ = s.snap.Close() }
+
+// hashReader hashes exactly the bytes its callers consume.
+type hashReader struct {
+	r *bufio.Reader
+	h hash.Hash
+}
+
+func (hr *hashReader) Read(p []byte) (int, error) {
+	n, err := hr.r.Read(p)
+	hr.h.Write(p[:n])
+	return n, err
+}
+
+func (hr *hashReader) ReadByte() (byte, error) {
+	c, err := hr.r.ReadByte()
+	if err == nil {
+		hr.h.Write([]byte{c})
+	}
+	return c, err
+}
+
+// Restore implements raft.FSM: it replaces the whole state and WAL with the
+// snapshot's, in one synced batch, only after the snapshot's checksum is
+// verified.
+func (f *FSM) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	br := bufio.NewReaderSize(rc, 256<<10)
+	r := &hashReader{r: br, h: sha256.New()}
+	hdr := make([]byte, 49)
+	if _, err := io.ReadFull(r, hdr); err != nil {
+		return fmt.Errorf("fsm restore: header: %w: %v", ErrBadSnapshot, err)
+	}
+	if hdr[0] != snapVersion {
+		return fmt.Errorf("fsm restore: %w: version %d", ErrBadSnapshot, hdr[0])
+	}
+	applied := binary.BigEndian.Uint64(hdr[1:])
+	anchorIdx := binary.BigEndian.Uint64(hdr[9:])
+	var anchorHash [32]byte
+	copy(anchorHash[:], hdr[17:])
+
+	b := f.db.NewBatch()
+	defer b.Close()
+	_ = b.DeleteRange([]byte{prefixState}, []byte{prefixMeta + 1}, nil)
+	if err := f.wal.Reset(b, anchorIdx, anchorHash); err != nil {
+		return fmt.Errorf("fsm restore: reset wal: %w", err)
+	}
+	fail := func(err error) error {
+		if rerr := f.wal.Reload(); rerr != nil {
+			f.logger.Error("wal reload after failed restore", "err", rerr)
+		}
+		return err
+	}
+	readEntry := func() (byte, []byte, error) {
+		tag, err := r.ReadByte()
+		if err != nil {
+			return 0, nil, err
+		}
+		if tag == tagEnd {
+			return tag, nil, nil
+		}
+		n, err := binary.ReadUvarint(r)
+		if err != nil {
+			return 0, nil, err
+		}
+		if n > maxSnapEntry {
+			return 0, nil, fmt.Errorf("entry of %d bytes exceeds %d", n, maxSnapEntry)
+		}
+		buf := make([]byte, n)
+		_, err = io.ReadFull(r, buf)
+		return tag, buf, err
+	}
+	var nsKeys [][2][]byte
+	for {
+		tag, body, err := readEntry()
+		if err != nil {
+			return fail(fmt.Errorf("fsm restore: %w: %v", ErrBadSnapshot, err))
+		}
+		switch tag {
+		case tagEnd:
+			want := r.h.Sum(nil)
+			got := make([]byte, len(want))
+			if _, err := io.ReadFull(br, got); err != nil || string(got) != string(want) {
+				return fail(fmt.Errorf("fsm restore: %w: checksum mismatch or truncated trailer", ErrBadSnapshot))
+			}
+			if _, err := br.ReadByte(); err != io.EOF {
+				return fail(fmt.Errorf("fsm restore: %w: trailing bytes after the checksum", ErrBadSnapshot))
+			}
+			return f.finishRestore(b, applied, nsKeys, fail)
+		case tagStateKey, tagNSKey:
+			vtag, val, err := readEntry()
+			if err != nil || vtag != tagValue {
+				return fail(fmt.Errorf("fsm restore: %w: key without value", ErrBadSnapshot))
+			}
+			if tag == tagStateKey {
+				_ = b.Set(append([]byte{prefixState}, body...), val, nil)
+			} else {
+				_ = b.Set(metaKeyFor(string(body)), val, nil)
+				nsKeys = append(nsKeys, [2][]byte{body, val})
+			}
+		case tagWAL:
+			var rec wal.Record
+			if err := rec.UnmarshalBinary(body); err != nil {
+				return fail(fmt.Errorf("fsm restore: %w", err))
+			}
+			if err := f.wal.StageVerified(b, rec); err != nil {
+				return fail(fmt.Errorf("fsm restore: %w", err))
+			}
+		default:
+			return fail(fmt.Errorf("fsm restore: %w: unknown tag %d", ErrBadSnapshot, tag))
+		}
+	}
+}
+
+func (f *FSM) finishRestore(b *pebble.Batch, applied uint64, nsKeys [][2][]byte, fail func(error) error) error {
+	var ab [8]byte
+	binary.BigEndian.PutUint64(ab[:], applied)
+	_ = b.Set(metaApplied, ab[:], nil)
+	if err := b.Commit(pebble.Sync); err != nil {
+		return fail(fmt.Errorf("fsm restore: commit: %w", err))
+	}
+	for _, kv := range nsKeys {
+		if f.keys != nil {
+			if err := f.keys.Install(string(kv[0]), kv[1]); err != nil {
+				f.logger.Error("installing namespace key from snapshot", "namespace", string(kv[0]), "err", err)
+			}
+		}
+	}
+	f.applied.Store(applied)
+	f.signal()
+	return nil
+}

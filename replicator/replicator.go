@@ -1,0 +1,593 @@
+package replicator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/monaco-sovereign/jumeau/transport"
+	"github.com/monaco-sovereign/jumeau/wal"
+)
+
+// Config tunes a cell member. Durations are for a metro network (the
+// Monaco sites are within 2 km of each other).
+type Config struct {
+	// Name is this site's name: its Raft server ID and address.
+	Name string
+	// Peers are the names of every voter of the cell, this site included.
+	Peers []string
+	// Bootstrap lets the cell be created from Peers when no Raft state exists.
+	Bootstrap bool
+	// SnapshotDir holds Raft snapshots.
+	SnapshotDir string
+	// Epoch is stamped on every record this site writes as leader.
+	Epoch uint64
+
+	HeartbeatTimeout   time.Duration
+	ElectionTimeout    time.Duration
+	LeaderLeaseTimeout time.Duration
+	CommitTimeout      time.Duration
+	MaxAppendEntries   int
+	SnapshotInterval   time.Duration
+	SnapshotThreshold  uint64
+	TrailingLogs       uint64
+	// ApplyTimeout bounds a write when the caller's context has no deadline.
+	ApplyTimeout time.Duration
+	// RaftLogLevel is hashicorp/raft's log level (trace, debug, info, warn, error, off).
+	RaftLogLevel string
+}
+
+// DefaultConfig returns settings tuned for a metro LAN cell.
+func DefaultConfig() Config {
+	return Config{
+		Epoch:              1,
+		HeartbeatTimeout:   500 * time.Millisecond,
+		ElectionTimeout:    500 * time.Millisecond,
+		LeaderLeaseTimeout: 250 * time.Millisecond,
+		CommitTimeout:      20 * time.Millisecond,
+		MaxAppendEntries:   512,
+		SnapshotInterval:   60 * time.Second,
+		SnapshotThreshold:  65536,
+		TrailingLogs:       65536,
+		ApplyTimeout:       10 * time.Second,
+		RaftLogLevel:       "warn",
+	}
+}
+
+// Validate reports the first invalid field.
+func (c Config) Validate() error {
+	switch {
+	case c.Name == "":
+		return errors.New("replicator config: name is empty: set node.name")
+	case len(c.Peers) == 0:
+		return errors.New("replicator config: no peers: list every cell site under cell.peers")
+	case c.SnapshotDir == "":
+		return errors.New("replicator config: snapshot dir is empty")
+	case c.Epoch == 0:
+		return errors.New("replicator config: epoch must be >= 1")
+	case c.HeartbeatTimeout < 5*time.Millisecond || c.ElectionTimeout < 5*time.Millisecond:
+		return errors.New("replicator config: raft heartbeat and election timeouts must be >= 5ms")
+	case c.LeaderLeaseTimeout <= 0 || c.LeaderLeaseTimeout > c.HeartbeatTimeout:
+		return errors.New("replicator config: raft leader lease timeout must be > 0 and <= the heartbeat timeout")
+	case c.MaxAppendEntries < 1 || c.MaxAppendEntries > 1024:
+		return errors.New("replicator config: raft max_append_entries must be within 1..1024")
+	case c.ApplyTimeout <= 0:
+		return errors.New("replicator config: apply timeout must be > 0")
+	}
+	self := false
+	seen := map[string]bool{}
+	for _, p := range c.Peers {
+		if seen[p] {
+			return fmt.Errorf("replicator config: peer %q listed twice in cell.peers", p)
+		}
+		seen[p] = true
+		self = self || p == c.Name
+	}
+	if !self {
+		return fmt.Errorf("replicator config: this node %q is not in cell.peers %v", c.Name, c.Peers)
+	}
+	return nil
+}
+
+// Sealer seals and unseals values with per-namespace data keys
+// (implemented by *keyring.Keyring).
+type Sealer interface {
+	KeyInstaller
+	Has(ns string) bool
+	Generate(ns string) ([]byte, error)
+	Seal(ns string, aad, plaintext []byte) ([]byte, error)
+	Unseal(ns string, aad, sealed []byte) ([]byte, error)
+}
+
+// Deps are the parts a cell member runs on.
+type Deps struct {
+	DB          *pebble.DB
+	WAL         *wal.Log
+	LogStore    raft.LogStore
+	StableStore raft.StableStore
+	Endpoint    *transport.Endpoint
+	Keys        Sealer
+	Logger      *slog.Logger
+	// RaftLog receives hashicorp/raft's own log lines (JSON); nil discards.
+	RaftLog io.Writer
+	// Registerer receives the cell's Prometheus metrics; nil skips them.
+	Registerer prometheus.Registerer
+}
+
+// Result describes a committed write.
+type Result struct {
+	RaftIndex uint64   `json:"raft_index"`
+	WALIndex  uint64   `json:"wal_index"`
+	Hash      [32]byte `json:"-"`
+}
+
+// Cell is one site's member of the primary cell: Raft, the FSM over Pebble,
+// write forwarding to the leader, and reads.
+type Cell struct {
+	cfg     Config
+	deps    Deps
+	logger  *slog.Logger
+	raft    *raft.Raft
+	trans   *raft.NetworkTransport
+	fsm     *FSM
+	metrics *metrics
+
+	keyMu sync.Mutex
+	fwd   *forwarder
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// Open starts this site's cell member. With Bootstrap set and no Raft state
+// on disk, it bootstraps the cell from Peers.
+func Open(cfg Config, deps Deps) (*Cell, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if deps.DB == nil || deps.WAL == nil || deps.LogStore == nil || deps.StableStore == nil || deps.Endpoint == nil || deps.Keys == nil {
+		return nil, errors.New("replicator: open: missing dependency (db, wal, log store, stable store, endpoint and keys are required)")
+	}
+	logger := deps.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	logger = logger.With("component", "cell")
+	fsm, err := NewFSM(deps.DB, deps.WAL, deps.Keys, logger)
+	if err != nil {
+		return nil, err
+	}
+	rl := deps.RaftLog
+	if rl == nil {
+		rl = io.Discard
+	}
+	hl := hclog.New(&hclog.LoggerOptions{
+		Name: "raft", Output: rl, JSONFormat: true,
+		Level: hclog.LevelFromString(cfg.RaftLogLevel),
+	})
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(cfg.Name)
+	rc.HeartbeatTimeout = cfg.HeartbeatTimeout
+	rc.ElectionTimeout = cfg.ElectionTimeout
+	rc.LeaderLeaseTimeout = cfg.LeaderLeaseTimeout
+	rc.CommitTimeout = cfg.CommitTimeout
+	rc.MaxAppendEntries = cfg.MaxAppendEntries
+	rc.BatchApplyCh = true
+	rc.SnapshotInterval = cfg.SnapshotInterval
+	rc.SnapshotThreshold = cfg.SnapshotThreshold
+	rc.TrailingLogs = cfg.TrailingLogs
+	// The FSM is persistent and idempotent by index: no need to reload a
+	// snapshot into it at start (see FSM.ApplyBatch and FSM.Snapshot).
+	rc.NoSnapshotRestoreOnStart = true
+	rc.Logger = hl
+	if err := raft.ValidateConfig(rc); err != nil {
+		return nil, fmt.Errorf("replicator: raft config: %w", err)
+	}
+
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(filepath.Clean(cfg.SnapshotDir), 2, hl.Named("snapshots"))
+	if err != nil {
+		return nil, fmt.Errorf("replicator: snapshot store %s: %w", cfg.SnapshotDir, err)
+	}
+	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream:  deps.Endpoint.StreamLayer(transport.KindRaft),
+		MaxPool: 4,
+		Timeout: 5 * time.Second,
+		Logger:  hl.Named("transport"),
+	})
+	if cfg.Bootstrap {
+		has, err := raft.HasExistingState(deps.LogStore, deps.StableStore, snaps)
+		if err != nil {
+			trans.Close()
+			return nil, fmt.Errorf("replicator: check raft state: %w", err)
+		}
+		if !has {
+			var servers []raft.Server
+			for _, p := range cfg.Peers {
+				servers = append(servers, raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(p), Address: raft.ServerAddress(p)})
+			}
+			if err := raft.BootstrapCluster(rc, deps.LogStore, deps.StableStore, snaps, trans, raft.Configuration{Servers: servers}); err != nil {
+				trans.Close()
+				return nil, fmt.Errorf("replicator: bootstrap cell: %w", err)
+			}
+			logger.Info("bootstrapped cell", "peers", cfg.Peers)
+		}
+	}
+	r, err := raft.NewRaft(rc, fsm, deps.LogStore, deps.StableStore, snaps, trans)
+	if err != nil {
+		trans.Close()
+		return nil, fmt.Errorf("replicator: start raft: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &Cell{cfg: cfg, deps: deps, logger: logger, raft: r, trans: trans, fsm: fsm, ctx: ctx, cancel: cancel}
+	c.metrics = newMetrics(c, deps.Registerer)
+	c.fwd = newForwarder(c)
+	c.wg.Add(2)
+	go c.serveForward()
+	go c.observe()
+	return c, nil
+}
+
+// Close stops the member; the data stays on disk.
+func (c *Cell) Close() error {
+	c.cancel()
+	err := c.raft.Shutdown().Error()
+	c.fwd.close()
+	c.trans.Close()
+	c.wg.Wait()
+	c.metrics.unregister()
+	if err != nil {
+		return fmt.Errorf("replicator: shutdown raft: %w", err)
+	}
+	return nil
+}
+
+// Raft exposes the Raft node (tests and status).
+func (c *Cell) Raft() *raft.Raft { return c.raft }
+
+// FSM exposes the state machine (tests and status).
+func (c *Cell) FSM() *FSM { return c.fsm }
+
+// IsLeader reports whether this site is the cell leader.
+func (c *Cell) IsLeader() bool { return c.raft.State() == raft.Leader }
+
+// Leader returns the current leader's name, or "" if unknown.
+func (c *Cell) Leader() string {
+	_, id := c.raft.LeaderWithID()
+	return string(id)
+}
+
+// WaitLeader blocks until the cell has a leader or ctx ends.
+func (c *Cell) WaitLeader(ctx context.Context) (string, error) {
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if l := c.Leader(); l != "" {
+			return l, nil
+		}
+		select {
+		case <-ctx.Done():
+			return "", fmt.Errorf("wait for leader: %w", ErrNoLeader)
+		case <-t.C:
+		}
+	}
+}
+
+func (c *Cell) deadline(ctx context.Context) time.Duration {
+	if d, ok := ctx.Deadline(); ok {
+		return max(time.Until(d), time.Millisecond)
+	}
+	return c.cfg.ApplyTimeout
+}
+
+// Put writes value under ns/key. The leader seals it and commits it through
+// Raft; a follower forwards the plaintext to the leader over the cell's
+// mutually authenticated QUIC link.
+func (c *Cell) Put(ctx context.Context, ns, key string, value []byte) (Result, error) {
+	if err := ValidateNamespace(ns); err != nil {
+		return Result{}, err
+	}
+	if err := ValidateKey(key); err != nil {
+		return Result{}, err
+	}
+	if len(value) > maxPayloadLen-64 {
+		return Result{}, fmt.Errorf("%w: value of %d bytes exceeds %d", ErrBadRequest, len(value), maxPayloadLen-64)
+	}
+	return c.write(ctx, wal.OpPut, ns, key, value)
+}
+
+// Delete removes ns/key (deleting a missing key is not an error: the
+// delete is still recorded in the WAL).
+func (c *Cell) Delete(ctx context.Context, ns, key string) (Result, error) {
+	if err := ValidateNamespace(ns); err != nil {
+		return Result{}, err
+	}
+	if err := ValidateKey(key); err != nil {
+		return Result{}, err
+	}
+	return c.write(ctx, wal.OpDelete, ns, key, nil)
+}
+
+func (c *Cell) write(ctx context.Context, op wal.Op, ns, key string, value []byte) (Result, error) {
+	start := time.Now()
+	res, err := c.writeOnce(ctx, op, ns, key, value)
+	for err != nil && (errors.Is(err, ErrNotLeader) || errors.Is(err, ErrNoLeader)) && ctx.Err() == nil {
+		// Leadership moved: retry on the new leader until the deadline.
+		select {
+		case <-ctx.Done():
+		case <-time.After(20 * time.Millisecond):
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		res, err = c.writeOnce(ctx, op, ns, key, value)
+	}
+	c.metrics.observeWrite(op, start, err)
+	return res, err
+}
+
+func (c *Cell) writeOnce(ctx context.Context, op wal.Op, ns, key string, value []byte) (Result, error) {
+	if !c.IsLeader() {
+		leader := c.Leader()
+		if leader == "" {
+			return Result{}, ErrNoLeader
+		}
+		if leader == c.cfg.Name {
+			return Result{}, ErrNotLeader
+		}
+		return c.fwd.write(ctx, leader, op, ns, key, value)
+	}
+	return c.leaderWrite(ctx, op, ns, key, value)
+}
+
+// leaderWrite seals and commits a write on the leader.
+func (c *Cell) leaderWrite(ctx context.Context, op wal.Op, ns, key string, value []byte) (Result, error) {
+	cmd := command{Op: op, Epoch: c.cfg.Epoch, Namespace: ns, Key: key}
+	if op == wal.OpPut {
+		if err := c.ensureKey(ctx, ns); err != nil {
+			return Result{}, err
+		}
+		sealed, err := c.deps.Keys.Seal(ns, aad(ns, key), value)
+		if err != nil {
+			return Result{}, fmt.Errorf("seal %s/%s: %w", ns, key, err)
+		}
+		cmd.Payload = sealed
+	}
+	return c.apply(ctx, &cmd)
+}
+
+func (c *Cell) apply(ctx context.Context, cmd *command) (Result, error) {
+	cmd.Time = time.Now().UnixNano()
+	f := c.raft.Apply(cmd.marshal(), c.deadline(ctx))
+	if err := f.Error(); err != nil {
+		switch {
+		case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipLost),
+			errors.Is(err, raft.ErrLeadershipTransferInProgress):
+			return Result{}, fmt.Errorf("apply %s %s/%s: %w", cmd.Op, cmd.Namespace, cmd.Key, ErrNotLeader)
+		case errors.Is(err, raft.ErrEnqueueTimeout):
+			return Result{}, fmt.Errorf("apply %s %s/%s: %w", cmd.Op, cmd.Namespace, cmd.Key, ErrTimeout)
+		case errors.Is(err, raft.ErrRaftShutdown):
+			return Result{}, ErrClosed
+		}
+		return Result{}, fmt.Errorf("apply %s %s/%s: %w", cmd.Op, cmd.Namespace, cmd.Key, err)
+	}
+	r, ok := f.Response().(ApplyResult)
+	if !ok {
+		return Result{}, fmt.Errorf("apply %s %s/%s: unexpected FSM response %T", cmd.Op, cmd.Namespace, cmd.Key, f.Response())
+	}
+	if r.Err != nil {
+		return Result{}, fmt.Errorf("apply %s %s/%s: %w", cmd.Op, cmd.Namespace, cmd.Key, r.Err)
+	}
+	return Result{RaftIndex: r.RaftIndex, WALIndex: r.WALIndex, Hash: r.Hash}, nil
+}
+
+// ensureKey makes sure the namespace has a data key on every site: the
+// leader generates one, wraps it with the key-encryption key and commits it
+// through Raft, so every replica installs the same key.
+func (c *Cell) ensureKey(ctx context.Context, ns string) error {
+	if c.deps.Keys.Has(ns) {
+		return nil
+	}
+	c.keyMu.Lock()
+	defer c.keyMu.Unlock()
+	if c.deps.Keys.Has(ns) {
+		return nil
+	}
+	wrapped, err := c.deps.Keys.Generate(ns)
+	if err != nil {
+		return fmt.Errorf("generate data key for namespace %s: %w", ns, err)
+	}
+	if _, err := c.apply(ctx, &command{Op: wal.OpKey, Epoch: c.cfg.Epoch, Namespace: ns, Payload: wrapped}); err != nil {
+		return fmt.Errorf("replicate data key for namespace %s: %w", ns, err)
+	}
+	if !c.deps.Keys.Has(ns) {
+		return fmt.Errorf("data key for namespace %s was committed but not installed: %w", ns, ErrNotLeader)
+	}
+	return nil
+}
+
+// Consistency selects how a read is served.
+type Consistency int
+
+const (
+	// Linearizable reads go through the leader after a read barrier.
+	Linearizable Consistency = iota
+	// Stale reads are served from this site's local state.
+	Stale
+)
+
+// readBarrier implements the Raft read-index protocol on the leader: take
+// the commit index, confirm leadership with a quorum, wait until applied.
+func (c *Cell) readBarrier(ctx context.Context) error {
+	idx := c.raft.CommitIndex()
+	if err := c.raft.VerifyLeader().Error(); err != nil {
+		return fmt.Errorf("read barrier: %w", ErrNotLeader)
+	}
+	return c.WaitApplied(ctx, idx)
+}
+
+// WaitApplied waits until the FSM has applied Raft index idx.
+func (c *Cell) WaitApplied(ctx context.Context, idx uint64) error {
+	for {
+		ch := c.fsm.Changed()
+		if c.fsm.Applied() >= idx {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("wait for index %d (applied %d): %w", idx, c.fsm.Applied(), ErrTimeout)
+		case <-c.ctx.Done():
+			return ErrClosed
+		case <-ch:
+		}
+	}
+}
+
+// Get reads ns/key.
+func (c *Cell) Get(ctx context.Context, ns, key string, cons Consistency) ([]byte, error) {
+	if err := ValidateNamespace(ns); err != nil {
+		return nil, err
+	}
+	if err := ValidateKey(key); err != nil {
+		return nil, err
+	}
+	if cons == Linearizable {
+		if !c.IsLeader() {
+			leader := c.Leader()
+			if leader == "" || leader == c.cfg.Name {
+				return nil, ErrNoLeader
+			}
+			kv, err := c.fwd.read(ctx, leader, ns, key, "", 0)
+			if err != nil {
+				return nil, err
+			}
+			return kv[0].Value, nil
+		}
+		if err := c.readBarrier(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return c.localGet(ns, key)
+}
+
+func (c *Cell) localGet(ns, key string) ([]byte, error) {
+	sealed, err := readSealed(c.deps.DB, ns, key)
+	if err != nil {
+		return nil, err
+	}
+	v, err := c.deps.Keys.Unseal(ns, aad(ns, key), sealed)
+	if err != nil {
+		return nil, fmt.Errorf("unseal %s/%s: %w", ns, key, err)
+	}
+	return v, nil
+}
+
+// List returns up to limit keys of ns starting with prefix, with values.
+func (c *Cell) List(ctx context.Context, ns, prefix string, limit int, cons Consistency) ([]KV, error) {
+	if err := ValidateNamespace(ns); err != nil {
+		return nil, err
+	}
+	if cons == Linearizable {
+		if !c.IsLeader() {
+			leader := c.Leader()
+			if leader == "" || leader == c.cfg.Name {
+				return nil, ErrNoLeader
+			}
+			return c.fwd.read(ctx, leader, ns, "", prefix, limit)
+		}
+		if err := c.readBarrier(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return c.localList(ns, prefix, limit)
+}
+
+func (c *Cell) localList(ns, prefix string, limit int) ([]KV, error) {
+	kvs, err := listSealed(c.deps.DB, ns, prefix, limit)
+	if err != nil {
+		return nil, err
+	}
+	for i := range kvs {
+		v, err := c.deps.Keys.Unseal(ns, aad(ns, kvs[i].Key), kvs[i].Value)
+		if err != nil {
+			return nil, fmt.Errorf("unseal %s/%s: %w", ns, kvs[i].Key, err)
+		}
+		kvs[i].Value = v
+	}
+	return kvs, nil
+}
+
+// Status is a snapshot of this member's view of the cell.
+type Status struct {
+	Name         string   `json:"name"`
+	RaftState    string   `json:"raft_state"`
+	Leader       string   `json:"leader"`
+	Term         uint64   `json:"term"`
+	CommitIndex  uint64   `json:"commit_index"`
+	AppliedIndex uint64   `json:"applied_index"`
+	LastLogIndex uint64   `json:"last_log_index"`
+	WALFirst     uint64   `json:"wal_first_index"`
+	WALLast      uint64   `json:"wal_last_index"`
+	WALHash      string   `json:"wal_last_hash"`
+	Epoch        uint64   `json:"epoch"`
+	Peers        []string `json:"peers"`
+}
+
+// Status returns this member's view of the cell.
+func (c *Cell) Status() Status {
+	last, h := c.deps.WAL.Last()
+	return Status{
+		Name:         c.cfg.Name,
+		RaftState:    c.raft.State().String(),
+		Leader:       c.Leader(),
+		Term:         c.raft.CurrentTerm(),
+		CommitIndex:  c.raft.CommitIndex(),
+		AppliedIndex: c.fsm.Applied(),
+		LastLogIndex: c.raft.LastIndex(),
+		WALFirst:     c.deps.WAL.First(),
+		WALLast:      last,
+		WALHash:      fmt.Sprintf("%x", h),
+		Epoch:        c.cfg.Epoch,
+		Peers:        append([]string(nil), c.cfg.Peers...),
+	}
+}
+
+// Snapshot asks Raft for a snapshot now (tests and operators).
+func (c *Cell) Snapshot() error {
+	if err := c.raft.Snapshot().Error(); err != nil {
+		return fmt.Errorf("replicator: snapshot: %w", err)
+	}
+	return nil
+}
+
+// observe counts leader changes.
+func (c *Cell) observe() {
+	defer c.wg.Done()
+	ch := make(chan raft.Observation, 16)
+	obs := raft.NewObserver(ch, false, func(o *raft.Observation) bool {
+		_, ok := o.Data.(raft.LeaderObservation)
+		return ok
+	})
+	c.raft.RegisterObserver(obs)
+	defer c.raft.DeregisterObserver(obs)
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case o := <-ch:
+			lo := o.Data.(raft.LeaderObservation)
+			c.metrics.leaderChanges.Inc()
+			c.logger.Info("cell leader changed", "leader", string(lo.LeaderID), "term", c.raft.CurrentTerm())
+		}
+	}
+}

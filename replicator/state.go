@@ -1,0 +1,97 @@
+package replicator
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// KV is one key of a namespace and its (unsealed) value.
+type KV struct {
+	Key   string `codec:"k" json:"key"`
+	Value []byte `codec:"v" json:"value,omitempty"`
+}
+
+// ValidateName checks a namespace: 1-64 bytes of [a-z0-9._-].
+func ValidateNamespace(ns string) error {
+	if len(ns) == 0 || len(ns) > 64 {
+		return fmt.Errorf("%w: namespace %q must be 1 to 64 bytes", ErrBadRequest, ns)
+	}
+	for _, r := range ns {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return fmt.Errorf("%w: namespace %q may only hold a-z, 0-9, '.', '_' and '-'", ErrBadRequest, ns)
+		}
+	}
+	return nil
+}
+
+// ValidateKey checks a key: 1-1024 bytes, no NUL byte.
+func ValidateKey(key string) error {
+	if len(key) == 0 || len(key) > maxNameLen {
+		return fmt.Errorf("%w: key must be 1 to %d bytes, got %d", ErrBadRequest, maxNameLen, len(key))
+	}
+	if strings.IndexByte(key, 0) >= 0 {
+		return fmt.Errorf("%w: key must not contain a NUL byte", ErrBadRequest)
+	}
+	return nil
+}
+
+// aad binds a sealed value to its namespace and key, so a ciphertext moved
+// to another key fails to unseal.
+func aad(ns, key string) []byte {
+	b := make([]byte, 0, len(ns)+1+len(key))
+	b = append(b, ns...)
+	b = append(b, 0)
+	return append(b, key...)
+}
+
+// readSealed returns the sealed value of ns/key from the local state.
+func readSealed(db *pebble.DB, ns, key string) ([]byte, error) {
+	v, closer, err := db.Get(stateKey(ns, key))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, fmt.Errorf("get %s/%s: %w", ns, key, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get %s/%s: %w", ns, key, err)
+	}
+	out := append([]byte(nil), v...)
+	closer.Close()
+	return out, nil
+}
+
+// listSealed returns up to limit keys of ns starting with prefix, in key
+// order, with their sealed values.
+func listSealed(db *pebble.DB, ns, prefix string, limit int) ([]KV, error) {
+	lower := stateKey(ns, prefix)
+	upper := stateKey(ns, "")
+	upper[len(upper)-1] = 1 // end of the namespace
+	if prefix != "" {
+		upper = prefixEnd(lower)
+	}
+	it, err := db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", ns, err)
+	}
+	var out []KV
+	skip := len(ns) + 2
+	for it.First(); it.Valid() && (limit <= 0 || len(out) < limit); it.Next() {
+		out = append(out, KV{Key: string(it.Key()[skip:]), Value: append([]byte(nil), it.Value()...)})
+	}
+	if err := it.Close(); err != nil {
+		return nil, fmt.Errorf("list %s: %w", ns, err)
+	}
+	return out, nil
+}
+
+func prefixEnd(p []byte) []byte {
+	end := append([]byte(nil), p...)
+	for i := len(end) - 1; i >= 0; i-- {
+		if end[i] < 0xff {
+			end[i]++
+			return end[:i+1]
+		}
+	}
+	return nil
+}
