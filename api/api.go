@@ -1,0 +1,302 @@
+package api
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/monaco-sovereign/jumeau/pki"
+	"github.com/monaco-sovereign/jumeau/replicator"
+)
+
+// MaxValueSize bounds a value in a PUT body.
+const MaxValueSize = 8 << 20
+
+// Backend is what the API serves (implemented by *replicator.Cell).
+type Backend interface {
+	Put(ctx context.Context, ns, key string, value []byte) (replicator.Result, error)
+	Delete(ctx context.Context, ns, key string) (replicator.Result, error)
+	Get(ctx context.Context, ns, key string, cons replicator.Consistency) ([]byte, error)
+	List(ctx context.Context, ns, prefix string, limit int, cons replicator.Consistency) ([]replicator.KV, error)
+}
+
+// Config configures a Server.
+type Config struct {
+	Listen         string
+	TLS            *pki.Material
+	Backend        Backend
+	Status         func() any
+	Logger         *slog.Logger
+	RequestTimeout time.Duration
+}
+
+// Server is the HTTPS API of one node.
+type Server struct {
+	cfg    Config
+	ln     net.Listener
+	srv    *http.Server
+	logger *slog.Logger
+	done   chan error
+}
+
+// WriteResult is the body of a successful PUT or DELETE.
+type WriteResult struct {
+	RaftIndex uint64 `json:"raft_index"`
+	WALIndex  uint64 `json:"wal_index"`
+}
+
+// ListResult is the body of a list.
+type ListResult struct {
+	Items []replicator.KV `json:"items"`
+}
+
+type errorBody struct {
+	Error string `json:"error"`
+	Code  string `json:"code"`
+}
+
+// Listen binds the API address and starts serving.
+func Listen(cfg Config) (*Server, error) {
+	if cfg.Backend == nil || cfg.TLS == nil {
+		return nil, errors.New("api: listen: backend and TLS material are required")
+	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = 10 * time.Second
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	tc := cfg.TLS.ServerConfig("h2", "http/1.1")
+	// Verify the client in the handler (see package doc) to answer with a
+	// clear HTTP error instead of a bare TLS alert.
+	tc.ClientAuth = tls.RequestClientCert
+	tc.VerifyPeerCertificate = nil
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("api: listen on %s: %w", cfg.Listen, err)
+	}
+	s := &Server{cfg: cfg, ln: ln, logger: logger.With("component", "api"), done: make(chan error, 1)}
+	s.srv = &http.Server{
+		Handler:           s.routes(),
+		TLSConfig:         tc,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelDebug),
+	}
+	go func() { s.done <- s.srv.ServeTLS(ln, "", "") }()
+	return s, nil
+}
+
+// Addr is the bound address.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Close stops the server, letting in-flight requests finish for up to ctx.
+func (s *Server) Close(ctx context.Context) error {
+	err := s.srv.Shutdown(ctx)
+	if err != nil {
+		_ = s.srv.Close()
+	}
+	if serr := <-s.done; serr != nil && !errors.Is(serr, http.ErrServerClosed) && err == nil {
+		err = serr
+	}
+	return err
+}
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	kv := []pki.Role{pki.RoleClient, pki.RoleAdmin}
+	st := []pki.Role{pki.RoleClient, pki.RoleAdmin, pki.RoleAuditor}
+	mux.Handle("PUT /v1/kv/{ns}/{key...}", s.auth(kv, s.put))
+	mux.Handle("DELETE /v1/kv/{ns}/{key...}", s.auth(kv, s.del))
+	mux.Handle("GET /v1/kv/{ns}/{key...}", s.auth(kv, s.get))
+	mux.Handle("GET /v1/kv/{ns}", s.auth(kv, s.list))
+	mux.Handle("GET /v1/status", s.auth(st, s.status))
+	mux.Handle("GET /healthz", s.auth(st, func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
+	}))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no route %s %s: see `jumeau --help` or api/doc.go for the routes", r.Method, r.URL.Path))
+	})
+	return mux
+}
+
+// auth checks the client certificate chain and role on every request.
+func (s *Server) auth(roles []pki.Role, h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+			writeError(w, http.StatusUnauthorized, "unauthenticated",
+				"no client certificate: pass --ca/--cert/--key with a certificate from `jumeau certs issue --role client`")
+			return
+		}
+		leaf := r.TLS.PeerCertificates[0]
+		inter := x509.NewCertPool()
+		for _, c := range r.TLS.PeerCertificates[1:] {
+			inter.AddCert(c)
+		}
+		if _, err := leaf.Verify(x509.VerifyOptions{
+			Roots: s.cfg.TLS.Pool, Intermediates: inter,
+			KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+		}); err != nil {
+			s.logger.Warn("refused client certificate", "subject", leaf.Subject.String(), "remote", r.RemoteAddr, "err", err)
+			writeError(w, http.StatusUnauthorized, "unauthenticated",
+				fmt.Sprintf("client certificate %q is not valid for this deployment (%v): use a certificate issued by this deployment's CA", leaf.Subject.CommonName, err))
+			return
+		}
+		id, err := pki.IdentityFromCert(leaf)
+		if err == nil {
+			err = pki.CheckRole(id, roles...)
+		}
+		if err != nil {
+			s.logger.Warn("refused client role", "subject", leaf.Subject.String(), "remote", r.RemoteAddr, "err", err)
+			writeError(w, http.StatusForbidden, "forbidden",
+				fmt.Sprintf("%v: issue a client certificate with `jumeau certs issue --role client`", err))
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
+		defer cancel()
+		h(w, r.WithContext(ctx))
+	})
+}
+
+func consistency(r *http.Request) (replicator.Consistency, error) {
+	switch v := r.URL.Query().Get("consistency"); v {
+	case "", "linearizable":
+		return replicator.Linearizable, nil
+	case "stale":
+		return replicator.Stale, nil
+	default:
+		return 0, fmt.Errorf("%w: consistency %q: use linearizable or stale", replicator.ErrBadRequest, v)
+	}
+}
+
+func durability(r *http.Request) error {
+	switch v := r.URL.Query().Get("durability"); v {
+	case "", "cell":
+		return nil
+	case "twin":
+		return fmt.Errorf("%w: durability=twin needs a Luxembourg twin, which this version does not ship yet: use durability=cell", ErrNotImplemented)
+	default:
+		return fmt.Errorf("%w: durability %q: use cell", replicator.ErrBadRequest, v)
+	}
+}
+
+func (s *Server) put(w http.ResponseWriter, r *http.Request) {
+	if err := durability(r); err != nil {
+		s.fail(w, err)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxValueSize))
+	if err != nil {
+		s.fail(w, fmt.Errorf("%w: read value: %v (values are limited to %d bytes)", replicator.ErrBadRequest, err, MaxValueSize))
+		return
+	}
+	res, err := s.cfg.Backend.Put(r.Context(), r.PathValue("ns"), r.PathValue("key"), body)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, WriteResult{RaftIndex: res.RaftIndex, WALIndex: res.WALIndex})
+}
+
+func (s *Server) del(w http.ResponseWriter, r *http.Request) {
+	if err := durability(r); err != nil {
+		s.fail(w, err)
+		return
+	}
+	res, err := s.cfg.Backend.Delete(r.Context(), r.PathValue("ns"), r.PathValue("key"))
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, WriteResult{RaftIndex: res.RaftIndex, WALIndex: res.WALIndex})
+}
+
+func (s *Server) get(w http.ResponseWriter, r *http.Request) {
+	cons, err := consistency(r)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	v, err := s.cfg.Backend.Get(r.Context(), r.PathValue("ns"), r.PathValue("key"), cons)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Length", strconv.Itoa(len(v)))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(v)
+}
+
+func (s *Server) list(w http.ResponseWriter, r *http.Request) {
+	cons, err := consistency(r)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	limit := 1000
+	if v := r.URL.Query().Get("limit"); v != "" {
+		limit, err = strconv.Atoi(v)
+		if err != nil || limit < 1 || limit > 100000 {
+			s.fail(w, fmt.Errorf("%w: limit %q: use an integer within 1..100000", replicator.ErrBadRequest, v))
+			return
+		}
+	}
+	kvs, err := s.cfg.Backend.List(r.Context(), r.PathValue("ns"), r.URL.Query().Get("prefix"), limit, cons)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	if kvs == nil {
+		kvs = []replicator.KV{}
+	}
+	writeJSON(w, http.StatusOK, ListResult{Items: kvs})
+}
+
+func (s *Server) status(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Status == nil {
+		writeError(w, http.StatusNotImplemented, "not_implemented", "status is not available on this node")
+		return
+	}
+	writeJSON(w, http.StatusOK, s.cfg.Status())
+}
+
+func (s *Server) fail(w http.ResponseWriter, err error) {
+	status, code := http.StatusInternalServerError, "internal"
+	switch {
+	case errors.Is(err, replicator.ErrNotFound):
+		status, code = http.StatusNotFound, "not_found"
+	case errors.Is(err, replicator.ErrBadRequest):
+		status, code = http.StatusBadRequest, "bad_request"
+	case errors.Is(err, replicator.ErrNoLeader), errors.Is(err, replicator.ErrNotLeader), errors.Is(err, replicator.ErrClosed):
+		status, code = http.StatusServiceUnavailable, "no_leader"
+	case errors.Is(err, replicator.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+		status, code = http.StatusGatewayTimeout, "timeout"
+	case errors.Is(err, ErrNotImplemented):
+		status, code = http.StatusNotImplemented, "not_implemented"
+	}
+	if status == http.StatusInternalServerError {
+		s.logger.Error("request failed", "err", err)
+	}
+	writeError(w, status, code, err.Error())
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	writeJSON(w, status, errorBody{Error: msg, Code: code})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,213 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/monaco-sovereign/jumeau/pki"
+)
+
+// Client talks to one node's API.
+type Client struct {
+	base string
+	hc   *http.Client
+}
+
+// ClientOptions tune a Client.
+type ClientOptions struct {
+	// MaxConns bounds the connections kept to the node (default 64).
+	MaxConns int
+	// Timeout bounds each request (default 15s).
+	Timeout time.Duration
+}
+
+// NewClient returns a client for endpoint ("host:port" or
+// "https://host:port") authenticated with mat.
+func NewClient(endpoint string, mat *pki.Material, opts ClientOptions) (*Client, error) {
+	if !strings.Contains(endpoint, "://") {
+		endpoint = "https://" + endpoint
+	}
+	u, err := url.Parse(endpoint)
+	if err != nil || u.Scheme != "https" || u.Host == "" {
+		return nil, fmt.Errorf("api: endpoint %q: want host:port or https://host:port", endpoint)
+	}
+	if opts.MaxConns <= 0 {
+		opts.MaxConns = 64
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = 15 * time.Second
+	}
+	host := u.Hostname()
+	tc := mat.ClientConfig(host, "http/1.1")
+	tr := &http.Transport{
+		TLSClientConfig:     tc,
+		MaxIdleConns:        opts.MaxConns,
+		MaxIdleConnsPerHost: opts.MaxConns,
+		MaxConnsPerHost:     opts.MaxConns,
+		IdleConnTimeout:     90 * time.Second,
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		// HTTP/1.1 with a pool of keep-alive connections: one request per
+		// connection at a time spreads the load over the server's cores
+		// better than one multiplexed HTTP/2 connection.
+		TLSNextProto: map[string]func(string, *tls.Conn) http.RoundTripper{},
+	}
+	return &Client{base: strings.TrimRight(u.String(), "/"), hc: &http.Client{Transport: tr, Timeout: opts.Timeout}}, nil
+}
+
+// Close releases idle connections.
+func (c *Client) Close() { c.hc.CloseIdleConnections() }
+
+func kvPath(ns, key string) string {
+	return "/v1/kv/" + url.PathEscape(ns) + "/" + escapeKey(key)
+}
+
+func escapeKey(key string) string {
+	parts := strings.Split(key, "/")
+	for i, p := range parts {
+		parts[i] = url.PathEscape(p)
+	}
+	return strings.Join(parts, "/")
+}
+
+func (c *Client) do(ctx context.Context, method, path string, body []byte) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("api: %s %s: %w", method, path, err)
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, explainTransport(method, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, MaxValueSize*2))
+	if err != nil {
+		return nil, fmt.Errorf("api: %s %s: read response: %w", method, path, err)
+	}
+	if resp.StatusCode/100 == 2 {
+		return b, nil
+	}
+	var eb errorBody
+	if json.Unmarshal(b, &eb) != nil || eb.Error == "" {
+		eb.Error = strings.TrimSpace(string(b))
+	}
+	base := ErrServer
+	switch eb.Code {
+	case "not_found":
+		base = ErrNotFound
+	case "bad_request":
+		base = ErrBadRequest
+	case "unauthenticated":
+		base = ErrUnauthenticated
+	case "forbidden":
+		base = ErrForbidden
+	case "no_leader":
+		base = ErrUnavailable
+	case "timeout":
+		base = ErrTimeout
+	case "not_implemented":
+		base = ErrNotImplemented
+	}
+	return nil, fmt.Errorf("%w: %s (HTTP %d)", base, eb.Error, resp.StatusCode)
+}
+
+// explainTransport turns TLS and dial failures into errors that say what to
+// check.
+func explainTransport(method, path string, err error) error {
+	var cve *tls.CertificateVerificationError
+	switch {
+	case errors.As(err, &cve):
+		return fmt.Errorf("api: %s %s: the server's certificate is not signed by the CA you passed (--ca): %w", method, path, err)
+	case strings.Contains(err.Error(), "connection refused"):
+		return fmt.Errorf("api: %s %s: nothing listens there (is the node running? check --endpoint): %w", method, path, err)
+	}
+	return fmt.Errorf("api: %s %s: %w", method, path, err)
+}
+
+// Put writes value under ns/key with the given durability ("" = cell).
+func (c *Client) Put(ctx context.Context, ns, key string, value []byte, durability string) (WriteResult, error) {
+	p := kvPath(ns, key)
+	if durability != "" {
+		p += "?durability=" + url.QueryEscape(durability)
+	}
+	b, err := c.do(ctx, http.MethodPut, p, value)
+	if err != nil {
+		return WriteResult{}, err
+	}
+	var r WriteResult
+	if err := json.Unmarshal(b, &r); err != nil {
+		return WriteResult{}, fmt.Errorf("%w: bad PUT response: %v", ErrServer, err)
+	}
+	return r, nil
+}
+
+// Delete removes ns/key.
+func (c *Client) Delete(ctx context.Context, ns, key string) (WriteResult, error) {
+	b, err := c.do(ctx, http.MethodDelete, kvPath(ns, key), nil)
+	if err != nil {
+		return WriteResult{}, err
+	}
+	var r WriteResult
+	if err := json.Unmarshal(b, &r); err != nil {
+		return WriteResult{}, fmt.Errorf("%w: bad DELETE response: %v", ErrServer, err)
+	}
+	return r, nil
+}
+
+// Get reads ns/key; stale reads are served by the node itself.
+func (c *Client) Get(ctx context.Context, ns, key string, stale bool) ([]byte, error) {
+	p := kvPath(ns, key)
+	if stale {
+		p += "?consistency=stale"
+	}
+	return c.do(ctx, http.MethodGet, p, nil)
+}
+
+// List returns up to limit keys of ns under prefix, with values.
+func (c *Client) List(ctx context.Context, ns, prefix string, limit int, stale bool) (ListResult, error) {
+	q := url.Values{}
+	if prefix != "" {
+		q.Set("prefix", prefix)
+	}
+	if limit > 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	if stale {
+		q.Set("consistency", "stale")
+	}
+	p := "/v1/kv/" + url.PathEscape(ns)
+	if len(q) > 0 {
+		p += "?" + q.Encode()
+	}
+	b, err := c.do(ctx, http.MethodGet, p, nil)
+	if err != nil {
+		return ListResult{}, err
+	}
+	var r ListResult
+	if err := json.Unmarshal(b, &r); err != nil {
+		return ListResult{}, fmt.Errorf("%w: bad list response: %v", ErrServer, err)
+	}
+	return r, nil
+}
+
+// Status returns the node's status document, decoded into v.
+func (c *Client) Status(ctx context.Context, v any) error {
+	b, err := c.do(ctx, http.MethodGet, "/v1/status", nil)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("%w: bad status response: %v", ErrServer, err)
+	}
+	return nil
+}
