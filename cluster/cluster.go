@@ -1,0 +1,281 @@
+// Package cluster is the shared in-process test harness: a cell of real
+// nodes (Pebble on disk, QUIC with mutual TLS on 127.0.0.1) whose every
+// node-to-node path runs through a fault link, so tests can partition,
+// heal, degrade links, stop and restart sites, and check the invariants
+// that must hold across the cell. It starts from the same plan as the
+// process lab (lab.Prepare), so both run identical configurations.
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/monaco-sovereign/jumeau/api"
+	"github.com/monaco-sovereign/jumeau/lab"
+	"github.com/monaco-sovereign/jumeau/node"
+	"github.com/monaco-sovereign/jumeau/pki"
+	"github.com/monaco-sovereign/jumeau/transport/faultlink"
+	"github.com/monaco-sovereign/jumeau/wal"
+)
+
+// Options configure a Cluster.
+type Options struct {
+	Sites int
+	// Tweak, if set, edits every node's configuration before it starts.
+	Tweak func(*node.Config)
+	// Verbose sends node logs to stderr.
+	Verbose bool
+}
+
+// Cluster is a running in-process cell.
+type Cluster struct {
+	tb    testing.TB
+	Lab   *lab.Lab
+	Links *faultlink.Set
+
+	mu    sync.Mutex
+	cfgs  map[string]node.Config
+	nodes map[string]*node.Node
+	log   *slog.Logger
+}
+
+// New starts a cell and waits for a leader; it is stopped at test cleanup.
+func New(tb testing.TB, opts Options) *Cluster {
+	tb.Helper()
+	if opts.Sites == 0 {
+		opts.Sites = 3
+	}
+	l, err := lab.Prepare(lab.Options{Dir: tb.TempDir(), Sites: opts.Sites, Binary: os.Args[0]})
+	if err != nil {
+		tb.Fatalf("prepare cluster: %v", err)
+	}
+	var w io.Writer = io.Discard
+	if opts.Verbose {
+		w = os.Stderr
+	}
+	c := &Cluster{
+		tb: tb, Lab: l, cfgs: map[string]node.Config{}, nodes: map[string]*node.Node{},
+		log: slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	}
+	c.Links = faultlink.NewSet(c.log)
+	tb.Cleanup(c.Close)
+	for _, s := range l.Links.Links {
+		if _, err := c.Links.Add(s.Name, s.Listen, s.Target, s.Params); err != nil {
+			tb.Fatalf("start fault link %s: %v", s.Name, err)
+		}
+	}
+	for _, n := range l.Nodes {
+		cfg, err := node.LoadConfig(n.Config, nil)
+		if err != nil {
+			tb.Fatalf("load config of %s: %v", n.Name, err)
+		}
+		if opts.Tweak != nil {
+			opts.Tweak(&cfg)
+		}
+		c.cfgs[n.Name] = cfg
+	}
+	for _, n := range l.Nodes {
+		c.Start(n.Name)
+	}
+	c.WaitLeader("")
+	return c
+}
+
+// Names returns the sites' names.
+func (c *Cluster) Names() []string {
+	var out []string
+	for _, n := range c.Lab.Nodes {
+		out = append(out, n.Name)
+	}
+	return out
+}
+
+// Start starts (or restarts, from its data directory) a stopped site.
+func (c *Cluster) Start(name string) {
+	c.tb.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.nodes[name] != nil {
+		c.tb.Fatalf("start %s: already running", name)
+	}
+	n, err := node.Start(c.cfgs[name], node.Options{Logger: c.log})
+	if err != nil {
+		c.tb.Fatalf("start %s: %v", name, err)
+	}
+	c.nodes[name] = n
+}
+
+// Stop stops a site; its data stays for a later Start.
+func (c *Cluster) Stop(name string) {
+	c.tb.Helper()
+	c.mu.Lock()
+	n := c.nodes[name]
+	delete(c.nodes, name)
+	c.mu.Unlock()
+	if n == nil {
+		return
+	}
+	if err := n.Close(); err != nil {
+		c.tb.Logf("stop %s: %v", name, err)
+	}
+}
+
+// Node returns a running site, or nil.
+func (c *Cluster) Node(name string) *node.Node {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.nodes[name]
+}
+
+// Close stops every site and link.
+func (c *Cluster) Close() {
+	for _, name := range c.Names() {
+		c.Stop(name)
+	}
+	if c.Links != nil {
+		_ = c.Links.Close()
+	}
+}
+
+// WaitLeader waits (bounded) until a running site other than exclude is
+// leader and every running site agrees, and returns its name.
+func (c *Cluster) WaitLeader(exclude string) string {
+	c.tb.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		c.mu.Lock()
+		leader := ""
+		for name, n := range c.nodes {
+			if name != exclude && n.Cell().IsLeader() {
+				leader = name
+			}
+		}
+		agree := leader != ""
+		for name, n := range c.nodes {
+			if name != exclude && n.Cell().Leader() != leader {
+				agree = false
+			}
+		}
+		c.mu.Unlock()
+		if agree {
+			return leader
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	c.tb.Fatalf("no agreed leader within 20s")
+	return ""
+}
+
+// Isolate blackholes every link to and from name (a partition of one
+// site); the links' other faults stay.
+func (c *Cluster) Isolate(name string) {
+	c.tb.Helper()
+	c.Links.Partition(func(link string) bool {
+		for _, s := range c.Lab.Links.Links {
+			if s.Name == link {
+				return s.From == name || s.To == name
+			}
+		}
+		return false
+	})
+}
+
+// Heal lifts every partition (other faults stay).
+func (c *Cluster) Heal() { c.Links.Heal() }
+
+// SetLinks applies p to every link.
+func (c *Cluster) SetLinks(p faultlink.Params) {
+	c.tb.Helper()
+	for _, l := range c.Links.Links() {
+		if err := l.Set(p); err != nil {
+			c.tb.Fatalf("set %s: %v", l.Name(), err)
+		}
+	}
+}
+
+// Client returns an API client for a site, with the lab's client
+// credentials; it is closed at cleanup.
+func (c *Cluster) Client(name string) *api.Client {
+	c.tb.Helper()
+	n := c.Node(name)
+	if n == nil {
+		c.tb.Fatalf("client for %s: not running", name)
+	}
+	mat, err := pki.LoadTLS(pki.TLSFiles{CA: c.Lab.ClientCreds.CA, Cert: c.Lab.ClientCreds.Cert, Key: c.Lab.ClientCreds.Key})
+	if err != nil {
+		c.tb.Fatalf("client credentials: %v", err)
+	}
+	cl, err := api.NewClient(n.APIAddr(), mat, api.ClientOptions{})
+	if err != nil {
+		c.tb.Fatalf("client for %s: %v", name, err)
+	}
+	c.tb.Cleanup(cl.Close)
+	return cl
+}
+
+// WaitConverged waits until every running site has applied the same WAL
+// tip, then checks the invariants: same last index and hash everywhere,
+// and every WAL verifies end to end.
+func (c *Cluster) WaitConverged(ctx context.Context) error {
+	for {
+		err := c.CheckInvariants()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("cluster did not converge: %w", err)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// ErrDiverged reports sites whose WALs disagree.
+var ErrDiverged = errors.New("cluster: WALs disagree")
+
+// CheckInvariants checks, over the running sites: equal WAL tips (index
+// and hash), and a chain that verifies end to end on each.
+func (c *Cluster) CheckInvariants() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ref := ""
+	var want [32]byte
+	var wantIdx uint64
+	for name, n := range c.nodes {
+		idx, h := n.WAL().Last()
+		if ref == "" {
+			ref, want, wantIdx = name, h, idx
+			continue
+		}
+		if idx != wantIdx || h != want {
+			return fmt.Errorf("%w: %s at %d (%x), %s at %d (%x)", ErrDiverged, ref, wantIdx, want[:6], name, idx, h[:6])
+		}
+	}
+	for name, n := range c.nodes {
+		w := n.WAL()
+		last, _ := w.Last()
+		if last == 0 {
+			continue
+		}
+		if err := w.Verify(w.First(), last); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// WAL returns a running site's WAL (tests verify chains with it).
+func (c *Cluster) WAL(name string) *wal.Log {
+	n := c.Node(name)
+	if n == nil {
+		return nil
+	}
+	return n.WAL()
+}

@@ -1,0 +1,346 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/monaco-sovereign/jumeau/api"
+	"github.com/monaco-sovereign/jumeau/lab"
+	"github.com/monaco-sovereign/jumeau/node"
+	"github.com/monaco-sovereign/jumeau/pki"
+)
+
+// clientFlags are shared by every command that talks to a node.
+type clientFlags struct {
+	endpoints []string
+	ca        string
+	cert      string
+	key       string
+	labDir    string
+	node      string
+	timeout   time.Duration
+}
+
+func (f *clientFlags) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringSliceVar(&f.endpoints, "endpoint", nil, "node API address host:port (repeat or comma-separate for several)")
+	fl.StringVar(&f.ca, "ca", "", "CA certificate of the deployment")
+	fl.StringVar(&f.cert, "cert", "", "client certificate")
+	fl.StringVar(&f.key, "key", "", "client private key")
+	fl.StringVar(&f.labDir, "lab", "", "use the local lab in DIR (its client credentials and node addresses)")
+	fl.StringVar(&f.node, "node", "", "with --lab: the node to talk to (default: the first)")
+	fl.DurationVar(&f.timeout, "timeout", 15*time.Second, "request timeout")
+}
+
+// target is one node to talk to.
+type target struct {
+	name   string
+	client *api.Client
+}
+
+// targets resolves the flags into API clients: every lab node (or only
+// --node), or every --endpoint.
+func (f *clientFlags) targets(all bool) ([]target, error) {
+	if f.labDir != "" {
+		if len(f.endpoints) > 0 {
+			return nil, errors.New("use either --lab or --endpoint, not both")
+		}
+		l, err := lab.Load(f.labDir)
+		if err != nil {
+			return nil, err
+		}
+		var names []string
+		switch {
+		case f.node != "":
+			names = []string{f.node}
+		case all:
+			for _, n := range l.Nodes {
+				names = append(names, n.Name)
+			}
+		default:
+			names = []string{l.Nodes[0].Name}
+		}
+		var out []target
+		for _, name := range names {
+			c, err := l.Client(name)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, target{name: name, client: c})
+		}
+		return out, nil
+	}
+	if len(f.endpoints) == 0 {
+		return nil, errors.New("no node to talk to: pass --endpoint host:port with --ca/--cert/--key, or --lab DIR")
+	}
+	if f.ca == "" || f.cert == "" || f.key == "" {
+		return nil, errors.New("--endpoint needs --ca, --cert and --key (a client certificate from `jumeau certs issue --role client`)")
+	}
+	mat, err := pki.LoadTLS(pki.TLSFiles{CA: f.ca, Cert: f.cert, Key: f.key})
+	if err != nil {
+		return nil, err
+	}
+	var out []target
+	for _, e := range f.endpoints {
+		c, err := api.NewClient(e, mat, api.ClientOptions{Timeout: f.timeout})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, target{name: e, client: c})
+		if !all {
+			break
+		}
+	}
+	return out, nil
+}
+
+func (f *clientFlags) one() (*api.Client, error) {
+	t, err := f.targets(false)
+	if err != nil {
+		return nil, err
+	}
+	return t[0].client, nil
+}
+
+func (f *clientFlags) ctx(parent context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(parent, f.timeout)
+}
+
+func newPutCmd() *cobra.Command {
+	var cf clientFlags
+	var file, dur string
+	cmd := &cobra.Command{
+		Use:   "put NAMESPACE KEY [VALUE]",
+		Short: "Write a value (from the argument, --file, or standard input)",
+		Args:  cobra.RangeArgs(2, 3),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var value []byte
+			switch {
+			case len(args) == 3 && file != "":
+				return errors.New("give the value either as an argument or with --file, not both")
+			case len(args) == 3:
+				value = []byte(args[2])
+			case file != "":
+				b, err := os.ReadFile(file)
+				if err != nil {
+					return err
+				}
+				value = b
+			default:
+				b, err := io.ReadAll(io.LimitReader(cmd.InOrStdin(), api.MaxValueSize+1))
+				if err != nil {
+					return err
+				}
+				value = b
+			}
+			c, err := cf.one()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			ctx, cancel := cf.ctx(cmd.Context())
+			defer cancel()
+			res, err := c.Put(ctx, args[0], args[1], value, dur)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "ok wal_index=%d raft_index=%d\n", res.WALIndex, res.RaftIndex)
+			return nil
+		},
+	}
+	cf.register(cmd)
+	cmd.Flags().StringVar(&file, "file", "", "read the value from FILE")
+	cmd.Flags().StringVar(&dur, "durability", "cell", "cell: committed by a quorum of the cell's sites")
+	return cmd
+}
+
+func newGetCmd() *cobra.Command {
+	var cf clientFlags
+	var stale bool
+	cmd := &cobra.Command{
+		Use:   "get NAMESPACE KEY",
+		Short: "Print a value alone on standard output (exit 1 if the key does not exist)",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := cf.one()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			ctx, cancel := cf.ctx(cmd.Context())
+			defer cancel()
+			v, err := c.Get(ctx, args[0], args[1], stale)
+			if errors.Is(err, api.ErrNotFound) {
+				return &exitError{code: 1, err: fmt.Errorf("%s/%s: no such key", args[0], args[1])}
+			}
+			if err != nil {
+				return err
+			}
+			_, err = cmd.OutOrStdout().Write(v)
+			return err
+		},
+	}
+	cf.register(cmd)
+	cmd.Flags().BoolVar(&stale, "stale", false, "read this node's local copy instead of a linearizable read through the leader")
+	return cmd
+}
+
+func newDelCmd() *cobra.Command {
+	var cf clientFlags
+	cmd := &cobra.Command{
+		Use:   "del NAMESPACE KEY",
+		Short: "Delete a key",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := cf.one()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			ctx, cancel := cf.ctx(cmd.Context())
+			defer cancel()
+			res, err := c.Delete(ctx, args[0], args[1])
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "ok wal_index=%d raft_index=%d\n", res.WALIndex, res.RaftIndex)
+			return nil
+		},
+	}
+	cf.register(cmd)
+	return cmd
+}
+
+func newLsCmd() *cobra.Command {
+	var cf clientFlags
+	var prefix string
+	var limit int
+	var stale, asJSON, values bool
+	cmd := &cobra.Command{
+		Use:   "ls NAMESPACE",
+		Short: "List the keys of a namespace (one per line)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := cf.one()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			ctx, cancel := cf.ctx(cmd.Context())
+			defer cancel()
+			res, err := c.List(ctx, args[0], prefix, limit, stale)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				return json.NewEncoder(out).Encode(res)
+			}
+			for _, kv := range res.Items {
+				if values {
+					fmt.Fprintf(out, "%s\t%s\n", kv.Key, kv.Value)
+				} else {
+					fmt.Fprintln(out, kv.Key)
+				}
+			}
+			return nil
+		},
+	}
+	cf.register(cmd)
+	cmd.Flags().StringVar(&prefix, "prefix", "", "only keys starting with PREFIX")
+	cmd.Flags().IntVar(&limit, "limit", 1000, "at most N keys")
+	cmd.Flags().BoolVar(&stale, "stale", false, "read this node's local copy")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON (values base64)")
+	cmd.Flags().BoolVar(&values, "values", false, "print key<TAB>value")
+	return cmd
+}
+
+// nodeStatus is one line of `status`.
+type nodeStatus struct {
+	Name         string `json:"name"`
+	Role         string `json:"role"`
+	Region       string `json:"region"`
+	RaftState    string `json:"raft_state"`
+	Leader       string `json:"leader"`
+	Term         uint64 `json:"term"`
+	CommitIndex  uint64 `json:"commit_index"`
+	AppliedIndex uint64 `json:"applied_index"`
+	WALLast      uint64 `json:"wal_last_index"`
+	WALHash      string `json:"wal_last_hash"`
+	Error        string `json:"error,omitempty"`
+}
+
+func newStatusCmd() *cobra.Command {
+	var cf clientFlags
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show every node's role, Raft state, leader, term, commit and applied index",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ts, err := cf.targets(true)
+			if err != nil {
+				return err
+			}
+			var rows []nodeStatus
+			failed := 0
+			for _, t := range ts {
+				ctx, cancel := context.WithTimeout(cmd.Context(), 3*time.Second)
+				var st node.Status
+				err := t.client.Status(ctx, &st)
+				cancel()
+				t.client.Close()
+				if err != nil {
+					failed++
+					rows = append(rows, nodeStatus{Name: t.name, Error: err.Error()})
+					continue
+				}
+				rows = append(rows, nodeStatus{
+					Name: st.Name, Role: st.Role, Region: st.Region, RaftState: st.Cell.RaftState,
+					Leader: st.Cell.Leader, Term: st.Cell.Term, CommitIndex: st.Cell.CommitIndex,
+					AppliedIndex: st.Cell.AppliedIndex, WALLast: st.Cell.WALLast, WALHash: st.Cell.WALHash,
+				})
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				enc := json.NewEncoder(out)
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(rows); err != nil {
+					return err
+				}
+			} else {
+				tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "NAME\tROLE\tREGION\tRAFT\tLEADER\tTERM\tCOMMIT\tAPPLIED\tWAL\tWAL HASH")
+				for _, r := range rows {
+					if r.Error != "" {
+						fmt.Fprintf(tw, "%s\tunreachable: %s\n", r.Name, strings.ReplaceAll(r.Error, "\t", " "))
+						continue
+					}
+					h := r.WALHash
+					if len(h) > 12 {
+						h = h[:12]
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\n", r.Name, r.Role, r.Region, r.RaftState,
+						r.Leader, r.Term, r.CommitIndex, r.AppliedIndex, r.WALLast, h)
+				}
+				tw.Flush()
+			}
+			if failed == len(rows) {
+				return &exitError{code: 1, err: errors.New("no node answered")}
+			}
+			return nil
+		},
+	}
+	cf.register(cmd)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}

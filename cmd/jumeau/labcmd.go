@@ -1,0 +1,136 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/monaco-sovereign/jumeau/lab"
+	"github.com/monaco-sovereign/jumeau/transport/faultlink"
+)
+
+func newLabCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "lab", Short: "Run a local topology of real jumeau processes on 127.0.0.1"}
+	var dir string
+	var sites int
+	var delay time.Duration
+	var raftLog string
+	up := &cobra.Command{
+		Use:   "up --dir DIR",
+		Short: "Create (or restart) the lab in DIR, start its processes and wait for a leader",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			bin, err := os.Executable()
+			if err != nil {
+				return err
+			}
+			l, err := lab.Up(cmd.Context(), lab.Options{Dir: dir, Sites: sites, Binary: bin, LinkDelay: delay, RaftLogLevel: raftLog})
+			if err != nil {
+				return err
+			}
+			leader, _ := l.WaitLeader(cmd.Context(), "")
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "lab up in %s (leader %s)\n", l.Dir, leader)
+			for _, n := range l.Nodes {
+				fmt.Fprintf(out, "  %-8s %-6s %-8s api %s  quic %s  metrics http://%s/metrics  pid %d\n", n.Name, n.Role, n.Region, n.API, n.QUIC, n.Metrics, n.PID)
+			}
+			fmt.Fprintf(out, "  links    control http://%s/links  pid %d\n", l.Links.Control, l.Links.PID)
+			fmt.Fprintf(out, "try: jumeau put --lab %s demo hello world && jumeau get --lab %s demo hello\n", dir, dir)
+			return nil
+		},
+	}
+	up.Flags().StringVar(&dir, "dir", ".lab", "lab directory")
+	up.Flags().IntVar(&sites, "sites", 3, "number of Monaco sites")
+	up.Flags().DurationVar(&delay, "link-delay", 0, "one-way delay added by every site-to-site fault link (e.g. 1ms)")
+	up.Flags().StringVar(&raftLog, "raft-log-level", "warn", "hashicorp/raft log level in the node logs")
+
+	down := &cobra.Command{
+		Use:   "down --dir DIR",
+		Short: "Stop the lab's processes (SIGTERM, then SIGKILL); the data stays",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			l, err := lab.Load(dir)
+			if err != nil {
+				return err
+			}
+			if err := l.Down(10 * time.Second); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "lab in %s stopped (data kept; `jumeau lab up --dir %s` restarts it)\n", l.Dir, dir)
+			return nil
+		},
+	}
+	down.Flags().StringVar(&dir, "dir", ".lab", "lab directory")
+
+	var config, control string
+	links := &cobra.Command{
+		Use:    "links --config FILE --control ADDR",
+		Short:  "Run the lab's fault links (started by lab up)",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			logger := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+			return lab.ServeLinks(cmd.Context(), config, control, logger)
+		},
+	}
+	links.Flags().StringVar(&config, "config", "", "links file written by lab up")
+	links.Flags().StringVar(&control, "control", "127.0.0.1:0", "control API address")
+
+	var p faultlink.Params
+	var linkName string
+	fault := &cobra.Command{
+		Use:   "fault --dir DIR [--link FROM->TO] [--delay D] [--jitter D] [--loss P] [--bandwidth B/s] [--blackhole]",
+		Short: "Set the faults of one fault link, or of every link when --link is not given",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := p.Validate(); err != nil {
+				return err
+			}
+			l, err := lab.Load(dir)
+			if err != nil {
+				return err
+			}
+			var names []string
+			for _, s := range l.Links.Links {
+				if linkName == "" || s.Name == linkName {
+					names = append(names, s.Name)
+				}
+			}
+			if len(names) == 0 {
+				return fmt.Errorf("no link %q in this lab (links are named like site-a->site-b)", linkName)
+			}
+			body, _ := json.Marshal(p)
+			for _, name := range names {
+				req, _ := http.NewRequestWithContext(cmd.Context(), http.MethodPut, "http://"+l.Links.Control+"/links/"+name, bytes.NewReader(body))
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					return fmt.Errorf("fault link control at %s: %w (is the lab up?)", l.Links.Control, err)
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					return fmt.Errorf("link %s: %s", name, bytes.TrimSpace(b))
+				}
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "set %d link(s): %s\n", len(names), body)
+			return nil
+		},
+	}
+	fault.Flags().StringVar(&dir, "dir", ".lab", "lab directory")
+	fault.Flags().StringVar(&linkName, "link", "", "link name FROM->TO (default: every link)")
+	fault.Flags().DurationVar(&p.Delay, "delay", 0, "one-way delay")
+	fault.Flags().DurationVar(&p.Jitter, "jitter", 0, "delay jitter (+/-)")
+	fault.Flags().Float64Var(&p.Loss, "loss", 0, "packet loss probability 0..1")
+	fault.Flags().Int64Var(&p.Bandwidth, "bandwidth", 0, "bandwidth cap in bytes/s (0 = none)")
+	fault.Flags().BoolVar(&p.Blackhole, "blackhole", false, "drop everything")
+
+	cmd.AddCommand(up, down, links, fault)
+	return cmd
+}

@@ -1,0 +1,43 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/monaco-sovereign/jumeau/node"
+)
+
+func newRootCmd() *cobra.Command {
+	node.Version = version
+	root := &cobra.Command{
+		Use:   "jumeau",
+		Short: "Geo-redundant disaster-recovery replication: a Raft cell of Monaco sites and its Luxembourg twin",
+		Long: `jumeau keeps a live, verifiable, encrypted digital twin of sensitive data.
+
+A Raft cell of primary sites commits every write to a quorum, seals values
+with per-namespace data keys and records them in a hash-chained WAL.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(
+		newServeCmd(),
+		newCertsCmd(),
+		newPutCmd(), newGetCmd(), newDelCmd(), newLsCmd(),
+		newStatusCmd(),
+		newLabCmd(),
+		newBenchCmd(),
+		newVersionCmd(),
+	)
+	return root
+}
+
+func newVersionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cmd.Println("jumeau", version)
+			return nil
+		},
+	}
+}

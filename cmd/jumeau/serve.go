@@ -1,0 +1,58 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/viper"
+
+	"github.com/monaco-sovereign/jumeau/node"
+)
+
+func newServeCmd() *cobra.Command {
+	var cfgFile string
+	v := viper.New()
+	cmd := &cobra.Command{
+		Use:   "serve --config FILE",
+		Short: "Run a node (site) until interrupted",
+		Long: `Run a node. Settings come from the YAML file, then JUMEAU_* environment
+variables (node.name -> JUMEAU_NODE_NAME), then the flags below. Unknown keys
+are an error.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cfgFile == "" {
+				return fmt.Errorf("serve: --config FILE is required (see docs/config.md; `jumeau lab up` writes examples)")
+			}
+			cfg, err := node.LoadConfig(cfgFile, v)
+			if err != nil {
+				return err
+			}
+			logger := newLogger(cfg.Log.Level, cfg.Log.Format)
+			n, err := node.Start(cfg, node.Options{Logger: logger, RaftLog: os.Stderr})
+			if err != nil {
+				return err
+			}
+			<-cmd.Context().Done()
+			logger.Info("shutting down")
+			return n.Close()
+		},
+	}
+	cmd.Flags().StringVar(&cfgFile, "config", "", "configuration file (YAML)")
+	cmd.Flags().String("log-level", "", "override log.level (debug, info, warn, error)")
+	cmd.Flags().String("data-dir", "", "override node.data_dir")
+	_ = v.BindPFlag("log.level", cmd.Flags().Lookup("log-level"))
+	_ = v.BindPFlag("node.data_dir", cmd.Flags().Lookup("data-dir"))
+	return cmd
+}
+
+func newLogger(level, format string) *slog.Logger {
+	var lv slog.Level
+	_ = lv.UnmarshalText([]byte(level))
+	opts := &slog.HandlerOptions{Level: lv}
+	if format == "text" {
+		return slog.New(slog.NewTextHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+}

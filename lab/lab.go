@@ -1,0 +1,574 @@
+// Package lab runs a local jumeau topology on this machine: a CA and
+// certificates, a key-encryption key, one configuration per node, a
+// fault-link process relaying every node-to-node QUIC path, and the nodes
+// themselves as real background processes on 127.0.0.1. Its state is in
+// DIR/lab.json; the tests, the e2e suite, the benchmarks and the drills
+// share it.
+package lab
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/monaco-sovereign/jumeau/api"
+	"github.com/monaco-sovereign/jumeau/keyring"
+	"github.com/monaco-sovereign/jumeau/node"
+	"github.com/monaco-sovereign/jumeau/pki"
+	"github.com/monaco-sovereign/jumeau/transport/faultlink"
+)
+
+// Errors returned by lab operations.
+var (
+	// ErrRunning: the lab in DIR already has live processes.
+	ErrRunning = errors.New("lab: already running")
+	// ErrNoLab: DIR holds no lab.json.
+	ErrNoLab = errors.New("lab: no lab in this directory")
+	// ErrUnknownNode: no node by that name in the lab.
+	ErrUnknownNode = errors.New("lab: unknown node")
+)
+
+// Options configure Up.
+type Options struct {
+	Dir    string
+	Sites  int
+	Binary string // path of the jumeau binary to run
+	// LinkDelay is the one-way delay every site-to-site fault link adds.
+	LinkDelay time.Duration
+	// ReadyTimeout bounds the wait for a leader.
+	ReadyTimeout time.Duration
+	// RaftLogLevel is passed to the nodes (default warn).
+	RaftLogLevel string
+}
+
+// Node is one node of the lab.
+type Node struct {
+	Name    string `json:"name"`
+	Role    string `json:"role"`
+	Region  string `json:"region"`
+	API     string `json:"api"`
+	QUIC    string `json:"quic"`
+	Metrics string `json:"metrics"`
+	PID     int    `json:"pid"`
+	Config  string `json:"config"`
+	Log     string `json:"log"`
+	DataDir string `json:"data_dir"`
+}
+
+// Credentials are a client's certificate files.
+type Credentials struct {
+	CA   string `json:"ca"`
+	Cert string `json:"cert"`
+	Key  string `json:"key"`
+}
+
+// Links describes the fault-link process.
+type Links struct {
+	Control string     `json:"control"`
+	PID     int        `json:"pid"`
+	Config  string     `json:"config"`
+	Log     string     `json:"log"`
+	Links   []LinkSpec `json:"links"`
+}
+
+// LinkSpec is one directed fault link.
+type LinkSpec struct {
+	Name   string           `json:"name"` // "site-a->site-b"
+	From   string           `json:"from"`
+	To     string           `json:"to"`
+	Listen string           `json:"listen"`
+	Target string           `json:"target"`
+	Params faultlink.Params `json:"params"`
+}
+
+// Lab is the content of DIR/lab.json.
+type Lab struct {
+	Dir         string      `json:"dir"`
+	Binary      string      `json:"binary"`
+	ClientCreds Credentials `json:"client"`
+	AdminCreds  Credentials `json:"admin"`
+	Links       Links       `json:"links"`
+	Nodes       []Node      `json:"nodes"`
+}
+
+// Load reads DIR/lab.json.
+func Load(dir string) (*Lab, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "lab.json"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%w: %s has no lab.json: create one with `jumeau lab up --dir %s`", ErrNoLab, dir, dir)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("lab: %w", err)
+	}
+	var l Lab
+	if err := json.Unmarshal(b, &l); err != nil {
+		return nil, fmt.Errorf("lab: %s/lab.json: %w", dir, err)
+	}
+	return &l, nil
+}
+
+func (l *Lab) save() error {
+	b, err := json.MarshalIndent(l, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(l.Dir, "lab.json.tmp")
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return fmt.Errorf("lab: write lab.json: %w", err)
+	}
+	return os.Rename(tmp, filepath.Join(l.Dir, "lab.json"))
+}
+
+// Node returns the named node.
+func (l *Lab) Node(name string) (*Node, error) {
+	for i := range l.Nodes {
+		if l.Nodes[i].Name == name {
+			return &l.Nodes[i], nil
+		}
+	}
+	var names []string
+	for _, n := range l.Nodes {
+		names = append(names, n.Name)
+	}
+	return nil, fmt.Errorf("%w %q: this lab has %s", ErrUnknownNode, name, strings.Join(names, ", "))
+}
+
+// Up creates the lab in opts.Dir if it does not exist (keeping the data of
+// an existing one), starts the fault links and every node, and waits until
+// the cell has a leader.
+func Up(ctx context.Context, opts Options) (*Lab, error) {
+	if opts.Sites == 0 {
+		opts.Sites = 3
+	}
+	if opts.Sites < 1 || opts.Sites > 9 {
+		return nil, fmt.Errorf("lab: --sites %d: use 1 to 9 (3 is the Monaco cell)", opts.Sites)
+	}
+	if opts.ReadyTimeout == 0 {
+		opts.ReadyTimeout = 30 * time.Second
+	}
+	if opts.RaftLogLevel == "" {
+		opts.RaftLogLevel = "warn"
+	}
+	dir, err := filepath.Abs(opts.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("lab: %w", err)
+	}
+	bin, err := filepath.Abs(opts.Binary)
+	if err != nil {
+		return nil, fmt.Errorf("lab: %w", err)
+	}
+	var l *Lab
+	if existing, err := Load(dir); err == nil {
+		if alive := existing.alive(); len(alive) > 0 {
+			return nil, fmt.Errorf("%w: %s has live processes (%s): stop them with `jumeau lab down --dir %s`", ErrRunning, dir, strings.Join(alive, ", "), dir)
+		}
+		l = existing
+		l.Binary = bin
+	} else if errors.Is(err, ErrNoLab) {
+		opts.Dir, opts.Binary = dir, bin
+		l, err = Prepare(opts)
+		if err != nil {
+			return nil, err
+		}
+	} else {
+		return nil, err
+	}
+	if err := l.startLinks(); err != nil {
+		return nil, err
+	}
+	for i := range l.Nodes {
+		if err := l.start(&l.Nodes[i]); err != nil {
+			return nil, err
+		}
+	}
+	if err := l.save(); err != nil {
+		return nil, err
+	}
+	wctx, cancel := context.WithTimeout(ctx, opts.ReadyTimeout)
+	defer cancel()
+	if _, err := l.WaitLeader(wctx, ""); err != nil {
+		return l, fmt.Errorf("lab: started, but %w (see the node logs under %s/nodes)", err, dir)
+	}
+	return l, nil
+}
+
+// Prepare writes a new lab into opts.Dir (CA, certificates, KEK, node
+// configurations, fault-link plan) without starting anything. The
+// in-process cluster harness and Up both start from it.
+func Prepare(opts Options) (*Lab, error) {
+	if opts.Sites == 0 {
+		opts.Sites = 3
+	}
+	if opts.RaftLogLevel == "" {
+		opts.RaftLogLevel = "warn"
+	}
+	dir, bin := opts.Dir, opts.Binary
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("lab: %w", err)
+	}
+	pkiDir := filepath.Join(dir, "pki")
+	ca, err := pki.InitCA(pkiDir, "jumeau lab CA")
+	if err != nil {
+		return nil, fmt.Errorf("lab: %w", err)
+	}
+	l := &Lab{Dir: dir, Binary: bin}
+	issue := func(id pki.Identity) (Credentials, error) {
+		cert, key, err := ca.IssueFiles(pkiDir, id, []string{"127.0.0.1", "localhost"}, pki.DefaultValidity)
+		return Credentials{CA: filepath.Join(pkiDir, "ca.crt"), Cert: cert, Key: key}, err
+	}
+	if l.ClientCreds, err = issue(pki.Identity{Role: pki.RoleClient, Region: "monaco", Name: "client"}); err != nil {
+		return nil, fmt.Errorf("lab: %w", err)
+	}
+	if l.AdminCreds, err = issue(pki.Identity{Role: pki.RoleAdmin, Region: "monaco", Name: "admin"}); err != nil {
+		return nil, fmt.Errorf("lab: %w", err)
+	}
+	kek, err := keyring.GenerateKEK()
+	if err != nil {
+		return nil, fmt.Errorf("lab: %w", err)
+	}
+	kekFile := filepath.Join(pkiDir, "kek")
+	if err := os.WriteFile(kekFile, []byte(kek.Encode()+"\n"), 0o600); err != nil {
+		return nil, fmt.Errorf("lab: write kek: %w", err)
+	}
+	ports, err := freePorts(3*opts.Sites + opts.Sites*(opts.Sites-1) + 1)
+	if err != nil {
+		return nil, err
+	}
+	next := func() string { p := ports[0]; ports = ports[1:]; return fmt.Sprintf("127.0.0.1:%d", p) }
+	var names []string
+	for i := 0; i < opts.Sites; i++ {
+		names = append(names, "site-"+string(rune('a'+i)))
+	}
+	for _, name := range names {
+		nd := filepath.Join(dir, "nodes", name)
+		if err := os.MkdirAll(nd, 0o700); err != nil {
+			return nil, fmt.Errorf("lab: %w", err)
+		}
+		l.Nodes = append(l.Nodes, Node{
+			Name: name, Role: "site", Region: "monaco",
+			QUIC: next(), API: next(), Metrics: next(),
+			Config: filepath.Join(nd, "jumeau.yaml"), Log: filepath.Join(nd, "jumeau.log"),
+			DataDir: filepath.Join(nd, "data"),
+		})
+	}
+	l.Links = Links{Control: next(), Config: filepath.Join(dir, "links.json"), Log: filepath.Join(dir, "links.log")}
+	for _, from := range l.Nodes {
+		for _, to := range l.Nodes {
+			if from.Name == to.Name {
+				continue
+			}
+			l.Links.Links = append(l.Links.Links, LinkSpec{
+				Name: from.Name + "->" + to.Name, From: from.Name, To: to.Name,
+				Listen: next(), Target: to.QUIC, Params: faultlink.Params{Delay: opts.LinkDelay},
+			})
+		}
+	}
+	lb, err := json.MarshalIndent(l.Links, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(l.Links.Config, lb, 0o644); err != nil {
+		return nil, fmt.Errorf("lab: write links config: %w", err)
+	}
+	for _, n := range l.Nodes {
+		id := pki.Identity{Role: pki.RoleSite, Region: n.Region, Name: n.Name}
+		cred, err := issue(id)
+		if err != nil {
+			return nil, fmt.Errorf("lab: %w", err)
+		}
+		cfg := node.DefaultConfig()
+		cfg.Node = node.NodeConfig{Name: n.Name, Role: n.Role, Region: n.Region, DataDir: n.DataDir}
+		cfg.Listen = node.ListenConfig{QUIC: n.QUIC, API: n.API, Metrics: n.Metrics}
+		cfg.TLS = node.TLSConfig{CA: cred.CA, Cert: cred.Cert, Key: cred.Key}
+		cfg.Cell.Sites = names
+		cfg.Keyring = node.KeyringConfig{File: filepath.Join(filepath.Dir(n.Config), "keyring.json"), KEKFile: kekFile}
+		cfg.Raft.LogLevel = opts.RaftLogLevel
+		for _, ln := range l.Links.Links {
+			if ln.From == n.Name {
+				cfg.Peers = append(cfg.Peers, node.Peer{Name: ln.To, Addr: ln.Listen})
+			}
+		}
+		if err := WriteConfig(n.Config, cfg); err != nil {
+			return nil, err
+		}
+	}
+	return l, nil
+}
+
+// WriteConfig writes cfg as the YAML a node reads with `serve --config`.
+func WriteConfig(path string, cfg node.Config) error {
+	b, err := yaml.Marshal(configYAML(cfg))
+	if err != nil {
+		return fmt.Errorf("lab: encode config: %w", err)
+	}
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		return fmt.Errorf("lab: write config: %w", err)
+	}
+	return nil
+}
+
+// configYAML renders the config with the same keys viper reads.
+func configYAML(c node.Config) map[string]any {
+	peers := []map[string]string{}
+	for _, p := range c.Peers {
+		peers = append(peers, map[string]string{"name": p.Name, "addr": p.Addr})
+	}
+	return map[string]any{
+		"node":   map[string]any{"name": c.Node.Name, "role": c.Node.Role, "region": c.Node.Region, "data_dir": c.Node.DataDir},
+		"listen": map[string]any{"quic": c.Listen.QUIC, "api": c.Listen.API, "metrics": c.Listen.Metrics},
+		"tls":    map[string]any{"ca": c.TLS.CA, "cert": c.TLS.Cert, "key": c.TLS.Key},
+		"peers":  peers,
+		"cell":   map[string]any{"sites": c.Cell.Sites, "bootstrap": c.Cell.Bootstrap, "epoch": c.Cell.Epoch},
+		"raft": map[string]any{
+			"heartbeat_timeout": c.Raft.HeartbeatTimeout.String(), "election_timeout": c.Raft.ElectionTimeout.String(),
+			"leader_lease_timeout": c.Raft.LeaderLeaseTimeout.String(), "commit_timeout": c.Raft.CommitTimeout.String(),
+			"max_append_entries": c.Raft.MaxAppendEntries, "snapshot_interval": c.Raft.SnapshotInterval.String(),
+			"snapshot_threshold": c.Raft.SnapshotThreshold, "trailing_logs": c.Raft.TrailingLogs, "log_level": c.Raft.LogLevel,
+		},
+		"keyring": map[string]any{"file": c.Keyring.File, "kek_file": c.Keyring.KEKFile, "kek_env": c.Keyring.KEKEnv},
+		"api":     map[string]any{"request_timeout": c.API.RequestTimeout.String()},
+		"log":     map[string]any{"level": c.Log.Level, "format": c.Log.Format},
+	}
+}
+
+func freePorts(n int) ([]int, error) {
+	var ports []int
+	var closers []func() error
+	defer func() {
+		for _, c := range closers {
+			_ = c()
+		}
+	}()
+	for len(ports) < n {
+		// A port free for both TCP and UDP, so any use fits.
+		tl, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("lab: find a free port: %w", err)
+		}
+		p := tl.Addr().(*net.TCPAddr).Port
+		ul, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err != nil {
+			_ = tl.Close()
+			continue
+		}
+		closers = append(closers, tl.Close, ul.Close)
+		ports = append(ports, p)
+	}
+	return ports, nil
+}
+
+func spawn(bin string, args []string, logFile string) (int, error) {
+	lf, err := os.OpenFile(logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return 0, fmt.Errorf("lab: open log %s: %w", logFile, err)
+	}
+	defer lf.Close()
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = lf, lf
+	cmd.Env = os.Environ()
+	// Own process group: the lab outlives the command that started it,
+	// and a terminal's Ctrl-C does not reach it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return 0, fmt.Errorf("lab: start %s %s: %w", bin, strings.Join(args, " "), err)
+	}
+	pid := cmd.Process.Pid
+	// Reap it when it exits so it does not linger as a zombie while this
+	// process lives (tests that run the lab in-process).
+	go func() { _ = cmd.Wait() }()
+	return pid, nil
+}
+
+func (l *Lab) startLinks() error {
+	if Alive(l.Links.PID) {
+		return nil
+	}
+	pid, err := spawn(l.Binary, []string{"lab", "links", "--config", l.Links.Config, "--control", l.Links.Control}, l.Links.Log)
+	if err != nil {
+		return err
+	}
+	l.Links.PID = pid
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for ctx.Err() == nil {
+		if c, err := net.DialTimeout("tcp", l.Links.Control, 200*time.Millisecond); err == nil {
+			c.Close()
+			return nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return fmt.Errorf("lab: the fault-link process did not come up on %s: see %s", l.Links.Control, l.Links.Log)
+}
+
+func (l *Lab) start(n *Node) error {
+	if Alive(n.PID) {
+		return nil
+	}
+	pid, err := spawn(l.Binary, []string{"serve", "--config", n.Config}, n.Log)
+	if err != nil {
+		return err
+	}
+	n.PID = pid
+	return nil
+}
+
+// Start (re)starts one stopped node and records its pid.
+func (l *Lab) Start(name string) error {
+	n, err := l.Node(name)
+	if err != nil {
+		return err
+	}
+	if err := l.start(n); err != nil {
+		return err
+	}
+	return l.save()
+}
+
+// Kill sends sig to one node's process (SIGKILL: a site lost in an
+// earthquake).
+func (l *Lab) Kill(name string, sig syscall.Signal) error {
+	n, err := l.Node(name)
+	if err != nil {
+		return err
+	}
+	if !Alive(n.PID) {
+		return nil
+	}
+	if err := syscall.Kill(n.PID, sig); err != nil {
+		return fmt.Errorf("lab: signal %s (pid %d): %w", name, n.PID, err)
+	}
+	return nil
+}
+
+// WaitExit waits until the node's process is gone.
+func (l *Lab) WaitExit(ctx context.Context, name string) error {
+	n, err := l.Node(name)
+	if err != nil {
+		return err
+	}
+	for Alive(n.PID) {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("lab: %s (pid %d) still running: %w", name, n.PID, ctx.Err())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// Down stops every process (SIGTERM, then SIGKILL after grace) and keeps
+// the data.
+func (l *Lab) Down(grace time.Duration) error {
+	pids := []int{l.Links.PID}
+	for _, n := range l.Nodes {
+		pids = append(pids, n.PID)
+	}
+	for _, p := range pids {
+		if Alive(p) {
+			_ = syscall.Kill(p, syscall.SIGTERM)
+		}
+	}
+	deadline := time.Now().Add(grace)
+	for _, p := range pids {
+		for Alive(p) && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if Alive(p) {
+			_ = syscall.Kill(p, syscall.SIGKILL)
+		}
+	}
+	return nil
+}
+
+func (l *Lab) alive() []string {
+	var out []string
+	if Alive(l.Links.PID) {
+		out = append(out, fmt.Sprintf("links pid %d", l.Links.PID))
+	}
+	for _, n := range l.Nodes {
+		if Alive(n.PID) {
+			out = append(out, fmt.Sprintf("%s pid %d", n.Name, n.PID))
+		}
+	}
+	return out
+}
+
+// Alive reports whether pid is a live (non-zombie) jumeau process.
+func Alive(pid int) bool {
+	if pid <= 0 {
+		return false
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// Format: pid (comm) state ...
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 || i+2 >= len(s) || s[i+2] == 'Z' || s[i+2] == 'X' {
+		return false
+	}
+	return strings.Contains(s[:i], "jumeau")
+}
+
+// Client returns an API client for a node, with the lab's client
+// credentials.
+func (l *Lab) Client(name string) (*api.Client, error) {
+	n, err := l.Node(name)
+	if err != nil {
+		return nil, err
+	}
+	mat, err := pki.LoadTLS(pki.TLSFiles{CA: l.ClientCreds.CA, Cert: l.ClientCreds.Cert, Key: l.ClientCreds.Key})
+	if err != nil {
+		return nil, fmt.Errorf("lab: client credentials: %w", err)
+	}
+	return api.NewClient(n.API, mat, api.ClientOptions{})
+}
+
+// WaitLeader polls the nodes until a live node other than exclude reports
+// itself leader, and returns its name.
+func (l *Lab) WaitLeader(ctx context.Context, exclude string) (string, error) {
+	clients := map[string]*api.Client{}
+	defer func() {
+		for _, c := range clients {
+			c.Close()
+		}
+	}()
+	for {
+		for _, n := range l.Nodes {
+			if n.Name == exclude || !Alive(n.PID) {
+				continue
+			}
+			c := clients[n.Name]
+			if c == nil {
+				var err error
+				if c, err = l.Client(n.Name); err != nil {
+					return "", err
+				}
+				clients[n.Name] = c
+			}
+			var st node.Status
+			sctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+			err := c.Status(sctx, &st)
+			cancel()
+			if err == nil && st.Cell.RaftState == "Leader" {
+				return n.Name, nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return "", errors.New("no cell leader elected in time")
+		case <-time.After(25 * time.Millisecond):
+		}
+	}
+}

@@ -1,0 +1,242 @@
+// Package node assembles one jumeau process: the Pebble store, the Raft
+// storage, the WAL, the keyring, the QUIC endpoint, the cell and the APIs.
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/monaco-sovereign/jumeau/api"
+	"github.com/monaco-sovereign/jumeau/keyring"
+	"github.com/monaco-sovereign/jumeau/pki"
+	"github.com/monaco-sovereign/jumeau/raftstore"
+	"github.com/monaco-sovereign/jumeau/replicator"
+	"github.com/monaco-sovereign/jumeau/transport"
+	"github.com/monaco-sovereign/jumeau/wal"
+)
+
+// Version is set by the binary (ldflags) and reported in status.
+var Version = "dev"
+
+// Node is one running jumeau process.
+type Node struct {
+	cfg     Config
+	logger  *slog.Logger
+	db      *pebble.DB
+	wal     *wal.Log
+	ep      *transport.Endpoint
+	cell    *replicator.Cell
+	api     *api.Server
+	metrics *http.Server
+	mln     net.Listener
+	reg     *prometheus.Registry
+	started time.Time
+}
+
+// Options carry what the embedding program provides.
+type Options struct {
+	Logger *slog.Logger
+	// RaftLog receives hashicorp/raft's JSON log lines (nil discards).
+	RaftLog io.Writer
+}
+
+// Start opens the node's data directory and starts serving. On error,
+// everything already opened is closed again.
+func Start(cfg Config, opts Options) (n *Node, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	logger = logger.With("node", cfg.Node.Name)
+	n = &Node{cfg: cfg, logger: logger, reg: prometheus.NewRegistry(), started: time.Now()}
+	defer func() {
+		if err != nil {
+			n.Close()
+			n = nil
+		}
+	}()
+	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	mat, err := pki.LoadTLS(pki.TLSFiles{CA: cfg.TLS.CA, Cert: cfg.TLS.Cert, Key: cfg.TLS.Key})
+	if err != nil {
+		return nil, fmt.Errorf("node: load TLS material: %w", err)
+	}
+	if mat.Identity.Name != cfg.Node.Name || string(mat.Identity.Role) != cfg.Node.Role || mat.Identity.Region != cfg.Node.Region {
+		return nil, fmt.Errorf("node: certificate %s is for %s, but the config says %s/%s/%s: issue a certificate for this node with `jumeau certs issue`",
+			cfg.TLS.Cert, mat.Identity, cfg.Node.Role, cfg.Node.Region, cfg.Node.Name)
+	}
+	if err := os.MkdirAll(cfg.Node.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("node: create data dir: %w", err)
+	}
+	kek, err := keyring.LoadKEK(cfg.Keyring.KEKFile, cfg.Keyring.KEKEnv)
+	if err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	keys, err := keyring.Open(cfg.Keyring.File, kek)
+	if err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	n.db, err = openPebble(filepath.Join(cfg.Node.DataDir, "pebble"), logger.With("component", "pebble"))
+	if err != nil {
+		return nil, err
+	}
+	n.wal, err = wal.Open(n.db, wal.Options{Logger: logger})
+	if err != nil {
+		return nil, fmt.Errorf("node: open wal: %w", err)
+	}
+	rs, err := raftstore.New(n.db, raftstore.Options{Sync: true, Logger: logger})
+	if err != nil {
+		return nil, fmt.Errorf("node: open raft store: %w", err)
+	}
+	peers := map[string]string{}
+	for _, p := range cfg.Peers {
+		peers[p.Name] = p.Addr
+	}
+	tc := transport.DefaultConfig()
+	tc.Listen = cfg.Listen.QUIC
+	tc.TLS = mat
+	tc.Logger = logger
+	tc.Resolve = func(peer string) (string, error) {
+		if a, ok := peers[peer]; ok {
+			return a, nil
+		}
+		return "", fmt.Errorf("node: no address for peer %q: add it under peers in the config", peer)
+	}
+	n.ep, err = transport.Listen(tc)
+	if err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	n.reg.MustRegister(n.ep.Collectors()...)
+	n.cell, err = replicator.Open(cfg.cellConfig(), replicator.Deps{
+		DB: n.db, WAL: n.wal, LogStore: rs, StableStore: rs, Endpoint: n.ep, Keys: keys,
+		Logger: logger, RaftLog: opts.RaftLog, Registerer: n.reg,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	n.api, err = api.Listen(api.Config{
+		Listen: cfg.Listen.API, TLS: mat, Backend: n.cell, Status: func() any { return n.Status() },
+		Logger: logger, RequestTimeout: cfg.API.RequestTimeout,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	if cfg.Listen.Metrics != "" {
+		n.mln, err = net.Listen("tcp", cfg.Listen.Metrics)
+		if err != nil {
+			return nil, fmt.Errorf("node: metrics listener %s: %w", cfg.Listen.Metrics, err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(n.reg, promhttp.HandlerOpts{}))
+		n.metrics = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = n.metrics.Serve(n.mln) }()
+	}
+	logger.Info("node started", "role", cfg.Node.Role, "region", cfg.Node.Region,
+		"quic", n.ep.Addr().String(), "api", n.api.Addr(), "metrics", cfg.Listen.Metrics, "version", Version)
+	return n, nil
+}
+
+// openPebble opens the node's one Pebble database (raft log, WAL, state).
+func openPebble(dir string, logger *slog.Logger) (*pebble.DB, error) {
+	opts := &pebble.Options{
+		MemTableSize:                64 << 20,
+		MemTableStopWritesThreshold: 4,
+		L0CompactionThreshold:       4,
+		L0StopWritesThreshold:       24,
+		CompactionConcurrencyRange:  func() (int, int) { return 1, 2 },
+		Logger:                      pebbleLogger{logger},
+	}
+	db, err := pebble.Open(dir, opts)
+	if err != nil {
+		return nil, fmt.Errorf("node: open pebble at %s: %w", dir, err)
+	}
+	return db, nil
+}
+
+// pebbleLogger routes Pebble's messages to slog. Fatalf keeps Pebble's
+// own contract (it must not return: Pebble calls it on unrecoverable
+// corruption), so it logs and then defers to Pebble's default logger.
+type pebbleLogger struct{ l *slog.Logger }
+
+func (p pebbleLogger) Infof(format string, args ...interface{}) {
+	p.l.Debug(fmt.Sprintf(format, args...))
+}
+func (p pebbleLogger) Errorf(format string, args ...interface{}) {
+	p.l.Error(fmt.Sprintf(format, args...))
+}
+func (p pebbleLogger) Fatalf(format string, args ...interface{}) {
+	p.l.Error("fatal: " + fmt.Sprintf(format, args...))
+	pebble.DefaultLogger.Fatalf(format, args...)
+}
+
+// Cell returns the node's cell member.
+func (n *Node) Cell() *replicator.Cell { return n.cell }
+
+// APIAddr is the bound client API address.
+func (n *Node) APIAddr() string { return n.api.Addr() }
+
+// QUICAddr is the bound QUIC address.
+func (n *Node) QUICAddr() string { return n.ep.Addr().String() }
+
+// Registry returns the node's Prometheus registry.
+func (n *Node) Registry() *prometheus.Registry { return n.reg }
+
+// Status is the node's status document (GET /v1/status).
+type Status struct {
+	Name    string            `json:"name"`
+	Role    string            `json:"role"`
+	Region  string            `json:"region"`
+	Version string            `json:"version"`
+	Uptime  string            `json:"uptime"`
+	Cell    replicator.Status `json:"cell"`
+}
+
+// Status returns the node's status.
+func (n *Node) Status() Status {
+	return Status{
+		Name: n.cfg.Node.Name, Role: n.cfg.Node.Role, Region: n.cfg.Node.Region, Version: Version,
+		Uptime: time.Since(n.started).Round(time.Second).String(), Cell: n.cell.Status(),
+	}
+}
+
+// Close stops serving and closes the store; data stays on disk.
+func (n *Node) Close() error {
+	var errs []error
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if n.api != nil {
+		errs = append(errs, n.api.Close(ctx))
+	}
+	if n.metrics != nil {
+		errs = append(errs, n.metrics.Close())
+	}
+	if n.cell != nil {
+		errs = append(errs, n.cell.Close())
+	}
+	if n.ep != nil {
+		errs = append(errs, n.ep.Close())
+	}
+	if n.db != nil {
+		errs = append(errs, n.db.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// WAL returns the node's write-ahead log.
+func (n *Node) WAL() *wal.Log { return n.wal }
