@@ -1,0 +1,51 @@
+# jumeau — see README.md. Every target installs what it needs.
+SHELL := /bin/bash
+GO ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+BIN := bin/jumeau
+STATICCHECK_VERSION := v0.8.2 # honnef.co/go/tools, staticcheck 2026.1.x line
+FUZZTIME ?= 15s
+BENCHCOUNT ?= 5
+LAB ?= .lab/demo
+TESTFLAGS ?=
+
+.PHONY: build test e2e fuzz bench lint demo clean
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/jumeau
+
+# Unit and integration tests (real Pebble on disk, real QUIC on 127.0.0.1).
+test:
+	$(GO) test -race -shuffle=on -timeout 20m $(TESTFLAGS) ./...
+
+# End-to-end: real jumeau processes, SIGKILLed.
+e2e: build
+	$(GO) test -tags e2e -count=1 -timeout 20m ./e2e/ -args -jumeau=$(abspath $(BIN))
+
+# Every fuzz target for FUZZTIME each (go test -fuzz runs one target at a time).
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; \
+	done
+
+# Go benchmarks (medians over BENCHCOUNT runs with benchstat) and a short jumeau bench.
+bench: build
+	mkdir -p bench-out
+	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCHCOUNT) ./raftstore/ ./wal/ ./transport/... ./keyring/ ./replicator/ | tee bench-out/go.txt
+	$(GO) run golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da bench-out/go.txt | tee bench-out/benchstat.txt
+	./scripts/bench-lab.sh $(BIN) bench-out
+
+lint:
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(strip $(STATICCHECK_VERSION)) ./...
+
+# The main job: a local lab, load, a drill (leader site lost), a report.
+demo: build
+	./scripts/demo.sh $(BIN) $(LAB)
+
+clean:
+	-[ -f $(LAB)/lab.json ] && $(BIN) lab down --dir $(LAB)
+	rm -rf bin bench-out .lab
