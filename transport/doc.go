@@ -1,0 +1,73 @@
+// Package transport is a jumeau node's network endpoint: one QUIC endpoint
+// (quic-go) per node, mutual TLS 1.3 against the deployment CA (package pki),
+// streams opened by peer name and kind and checked against a role policy,
+// length-prefixed msgpack frames, and a hashicorp/raft StreamLayer.
+//
+// # Connections
+//
+// An Endpoint owns one UDP socket that both listens and dials (a
+// quic.Transport). TLS: version 1.3 only, ALPN "jumeau/1", key exchange
+// X25519MLKEM768 (hybrid post-quantum) preferred, client certificate
+// required. Each side verifies the other's chain against the CA pool and
+// reads its pki.Identity from the certificate; the dialer then requires the
+// identity name to equal the peer name it dialed (else ErrPeerMismatch and
+// the connection is closed with code 0x20). Peers are addressed by node name;
+// Config.Resolve maps a name to the UDP address to dial, which may be a
+// fault-link relay: the address is never trusted, the certificate is.
+//
+// An endpoint caches one dialed connection per peer and opens all its
+// streams to that peer on it; it refuses streams on connections it dialed
+// (the peer opens its own). The QUIC stateless reset key is derived from the
+// node's private key (HKDF-SHA256), so a restarted node resets the stale
+// connections of its previous run and peers re-dial at once.
+//
+// # Stream header
+//
+// The opener of a bidirectional stream writes a 6-byte header before any
+// payload, and does not wait for an answer:
+//
+//	offset  size  field
+//	0       4     magic: 0x6a 0x6d 0x65 0x75 ("jmeu")
+//	4       1     header version: 0x01
+//	5       1     kind: 1 raft, 2 forward, 3 ship, 4 lease, 5 control
+//
+// The acceptor reads it within Config.HandshakeTimeout and checks the
+// opener's certificate role against Config.Policy[kind]. A bad magic or
+// version resets the stream with application error code 0x11; an unknown
+// kind or a role not allowed resets it with 0x10, which the opener's next
+// Read or Write reports as ErrRefused. Accepted streams are queued per kind
+// for Accept. After the header the stream carries whatever its kind
+// defines: raft's own encoding for KindRaft, frames (below) for the others.
+//
+// QUIC application error codes:
+//
+//	stream 0x00  closed: the other end called Close and reads no more
+//	stream 0x10  refused by role policy or unknown kind   -> ErrRefused
+//	stream 0x11  malformed stream header                  -> ErrProtocol
+//	stream 0x12  endpoint shutting down                   -> net.ErrClosed
+//	conn   0x00  endpoint closed
+//	conn   0x20  peer identity mismatch (dialer side)
+//	conn   0x21  peer identity refused
+//
+// # Frames
+//
+// Streams other than Raft carry frames:
+//
+//	offset  size  field
+//	0       1     frame version: 0x01
+//	1       1     type: what the body is; defined by the stream's user
+//	2       4     body length n, unsigned big-endian; 1 <= n <= limit
+//	6       n     body: exactly one msgpack value
+//
+// The limit is the decoder's maxLen (DefaultMaxFrame, 16 MiB, by default).
+// Another version byte is ErrFrameVersion, a longer body ErrFrameTooLarge,
+// an empty body ErrFrameCorrupt; these leave the stream out of sync and it
+// must be closed. Frame.Unmarshal refuses a body that is not one complete
+// msgpack value (including trailing bytes) with ErrFrameCorrupt.
+//
+// Bodies use hashicorp/go-msgpack/v2's MsgpackHandle with WriteExt (str and
+// bin are distinct: the msgpack spec since 2013), RawToString, MapType
+// map[string]any and Canonical (map keys sorted). Structs encode as maps
+// keyed by field name, so fields can be added without breaking older
+// readers; decode into structs, not into interfaces.
+package transport

@@ -1,0 +1,55 @@
+package transport
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are one Endpoint's collectors. They carry a constant "node" label
+// so several endpoints (a lab on one machine) can share a registry.
+type metrics struct {
+	opened            *prometheus.CounterVec // kind
+	accepted          *prometheus.CounterVec // kind
+	refused           *prometheus.CounterVec // kind, side
+	handshakeFailures *prometheus.CounterVec // direction
+	dials             *prometheus.CounterVec // result
+	bytesSent         *prometheus.CounterVec // kind
+	bytesReceived     *prometheus.CounterVec // kind
+}
+
+func newMetrics(node string) *metrics {
+	labels := prometheus.Labels{"node": node}
+	counter := func(name, help string, vars ...string) *prometheus.CounterVec {
+		return prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace:   "jumeau",
+			Subsystem:   "transport",
+			Name:        name,
+			Help:        help,
+			ConstLabels: labels,
+		}, vars)
+	}
+	m := &metrics{
+		opened:            counter("streams_opened_total", "Streams opened to peers, by kind.", "kind"),
+		accepted:          counter("streams_accepted_total", "Streams from peers queued for Accept, by kind.", "kind"),
+		refused:           counter("streams_refused_total", "Streams refused by role policy or protocol checks; side=local: this node refused a peer's stream, side=remote: a peer refused ours.", "kind", "side"),
+		handshakeFailures: counter("handshake_failures_total", "QUIC/TLS handshakes that failed or whose peer identity was refused; direction=in: peers dialing us, out: our dials.", "direction"),
+		dials:             counter("dials_total", "Outgoing connection attempts, by result (ok, error, mismatch).", "result"),
+		bytesSent:         counter("bytes_sent_total", "Stream payload bytes written, by kind.", "kind"),
+		bytesReceived:     counter("bytes_received_total", "Stream payload bytes read, by kind.", "kind"),
+	}
+	// Make every series exist from the start so rates work at once.
+	for _, k := range Kinds() {
+		m.opened.WithLabelValues(k.String())
+		m.accepted.WithLabelValues(k.String())
+		m.refused.WithLabelValues(k.String(), "local")
+		m.refused.WithLabelValues(k.String(), "remote")
+		m.bytesSent.WithLabelValues(k.String())
+		m.bytesReceived.WithLabelValues(k.String())
+	}
+	m.handshakeFailures.WithLabelValues("in")
+	m.handshakeFailures.WithLabelValues("out")
+	return m
+}
+
+func (m *metrics) collectors() []prometheus.Collector {
+	return []prometheus.Collector{m.opened, m.accepted, m.refused, m.handshakeFailures, m.dials, m.bytesSent, m.bytesReceived}
+}
