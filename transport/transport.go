@@ -386,8 +386,11 @@ func (e *Endpoint) Open(ctx context.Context, peer string, kind Kind) (*Stream, e
 		}
 		qs, err := pc.conn.OpenStreamSync(ctx)
 		if err != nil {
-			if attempt == 0 && pc.conn.Context().Err() != nil && ctx.Err() == nil {
-				continue // the connection died under us: dial again, once
+			if attempt == 0 && ctx.Err() == nil && (pc.conn.Context().Err() != nil || isConnError(err)) {
+				// The connection died under us (its context may lag
+				// behind the error): drop it and dial again, once.
+				e.forget(peer, pc)
+				continue
 			}
 			return nil, fmt.Errorf("open %s stream to %s: %w", kind, peer, err)
 		}

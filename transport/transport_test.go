@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -22,6 +23,24 @@ import (
 
 // testDeadline bounds every wait in these tests.
 const testDeadline = 15 * time.Second
+
+// syncBuffer is a bytes.Buffer safe for concurrent writers (log output).
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
 
 // testPKI is a CA in a temporary directory plus a name -> address registry
 // that endpoints use as their Resolve.
@@ -413,7 +432,10 @@ func TestEndpoint_Open_foreignCA(t *testing.T) {
 
 func TestEndpoint_Open_refused(t *testing.T) {
 	p := newTestPKI(t)
-	site := p.endpoint(t, "site/monaco/site-a")
+	var logs syncBuffer
+	site := p.endpoint(t, "site/monaco/site-a", func(c *Config) {
+		c.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	})
 	client := p.endpoint(t, "client/monaco/app-1")
 	twin := p.endpoint(t, "twin/lux/twin")
 	echo(t, site, KindRaft)
@@ -437,6 +459,11 @@ func TestEndpoint_Open_refused(t *testing.T) {
 		}
 		if got, want := counter(t, site.m.accepted, "raft"), 0.0; got != want {
 			t.Fatalf("site accepted: got %v, want %v", got, want)
+		}
+		for _, want := range []string{"refused stream", "kind=raft", "client/monaco/app-1"} {
+			if got := logs.String(); !strings.Contains(got, want) {
+				t.Fatalf("log %q does not contain %q", got, want)
+			}
 		}
 	})
 	t.Run("by-opener", func(t *testing.T) {
