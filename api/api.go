@@ -79,8 +79,12 @@ func Listen(cfg Config) (*Server, error) {
 	tc := cfg.TLS.ServerConfig("h2", "http/1.1")
 	// Verify the client in the handler (see package doc) to answer with a
 	// clear HTTP error instead of a bare TLS alert.
+	// No CA list in the certificate request either: a client then sends
+	// its certificate even if a foreign CA signed it, and hears why it is
+	// refused.
 	tc.ClientAuth = tls.RequestClientCert
-	tc.VerifyPeerCertificate = nil
+	tc.ClientCAs = nil
+	tc.VerifyConnection = nil
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("api: listen on %s: %w", cfg.Listen, err)

@@ -56,7 +56,7 @@ func TestServer_KV(t *testing.T) {
 	if err != nil || string(got) != "hello" {
 		t.Fatalf("get: got %q, %v, want hello", got, err)
 	}
-	l, err := cl.List(ctx, "docs", "dir/", 10, true)
+	l, err := cl.List(ctx, "docs", "dir/", 10, false)
 	if err != nil || len(l.Items) != 1 || l.Items[0].Key != "dir/a b" {
 		t.Fatalf("list: got %+v, %v", l, err)
 	}
@@ -99,8 +99,22 @@ func TestServer_Auth(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// Trust the real CA for the server, present the foreign client cert.
-		cl := clientWith(t, addr, pki.TLSFiles{CA: c.Lab.ClientCreds.CA, Cert: cert, Key: key})
+		// Present the foreign client certificate, trust the real CA for
+		// the server.
+		mat, err := pki.LoadTLS(pki.TLSFiles{CA: filepath.Join(dir, "ca.crt"), Cert: cert, Key: key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		real, err := pki.LoadTLS(pki.TLSFiles{CA: c.Lab.ClientCreds.CA, Cert: c.Lab.ClientCreds.Cert, Key: c.Lab.ClientCreds.Key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mat.Pool = real.Pool
+		cl, err := api.NewClient(addr, mat, api.ClientOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cl.Close()
 		_, err = cl.Get(ctxT(t), "ns", "k", true)
 		if !errors.Is(err, api.ErrUnauthenticated) || !strings.Contains(err.Error(), "CA") {
 			t.Fatalf("got %v, want ErrUnauthenticated naming the CA", err)

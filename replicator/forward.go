@@ -184,7 +184,7 @@ func (f *forwarder) do(ctx context.Context, leader string, req *fwdRequest) (*fw
 		resp, err := fc.roundTrip(req)
 		if err != nil {
 			fc.s.Close()
-			if attempt == 0 && ctx.Err() == nil && errors.Is(err, transport.ErrRefused) == false {
+			if attempt == 0 && ctx.Err() == nil && !errors.Is(err, transport.ErrRefused) {
 				continue
 			}
 			if ctx.Err() != nil {

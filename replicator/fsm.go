@@ -100,7 +100,31 @@ func NewFSM(db *pebble.DB, w *wal.Log, keys KeyInstaller, logger *slog.Logger) (
 		f.applied.Store(binary.BigEndian.Uint64(v))
 		closer.Close()
 	}
+	if err := f.reinstallKeys(); err != nil {
+		return nil, err
+	}
 	return f, nil
+}
+
+// reinstallKeys makes sure the keyring holds every namespace key the
+// replicated state holds (a keyring file lost or restored from an older
+// backup is rebuilt from the cell's own record of the wrapped keys).
+func (f *FSM) reinstallKeys() error {
+	if f.keys == nil {
+		return nil
+	}
+	it, err := f.db.NewIter(&pebble.IterOptions{LowerBound: metaKeyPfx, UpperBound: prefixEnd(metaKeyPfx)})
+	if err != nil {
+		return fmt.Errorf("fsm: read namespace keys: %w", err)
+	}
+	defer it.Close()
+	for it.First(); it.Valid(); it.Next() {
+		ns := string(it.Key()[len(metaKeyPfx):])
+		if err := f.keys.Install(ns, append([]byte(nil), it.Value()...)); err != nil {
+			return fmt.Errorf("fsm: install key of namespace %s from the replicated state: %w", ns, err)
+		}
+	}
+	return nil
 }
 
 // Applied returns the last Raft index applied to the state.
@@ -134,6 +158,7 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 	applied := f.applied.Load()
 	last := applied
 	var keys []command
+	keySeen := map[string]bool{}
 	for i, l := range logs {
 		if l.Index <= applied {
 			out[i] = ApplyResult{RaftIndex: l.Index, Err: nil}
@@ -168,8 +193,14 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 		case wal.OpDelete:
 			_ = b.Delete(stateKey(c.Namespace, c.Key), nil)
 		case wal.OpKey:
-			_ = b.Set(metaKeyFor(c.Namespace), c.Payload, nil)
-			keys = append(keys, c)
+			// The first key committed for a namespace wins on every
+			// replica (two leaders in a row may each have proposed one);
+			// later ones stay in the WAL but are not installed.
+			if !keySeen[c.Namespace] && !f.hasNSKey(c.Namespace) {
+				keySeen[c.Namespace] = true
+				_ = b.Set(metaKeyFor(c.Namespace), c.Payload, nil)
+				keys = append(keys, c)
+			}
 		}
 		r := ApplyResult{RaftIndex: l.Index, WALIndex: rec.Index, Hash: rec.Hash}
 		out[i] = r
@@ -210,6 +241,15 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 	}
 	f.signal()
 	return out
+}
+
+func (f *FSM) hasNSKey(ns string) bool {
+	_, closer, err := f.db.Get(metaKeyFor(ns))
+	if err != nil {
+		return false
+	}
+	closer.Close()
+	return true
 }
 
 // Snapshot implements raft.FSM. It is called on the FSM goroutine, so the

@@ -433,7 +433,25 @@ func (c *Cell) readBarrier(ctx context.Context) error {
 	if err := c.raft.VerifyLeader().Error(); err != nil {
 		return fmt.Errorf("read barrier: %w", ErrNotLeader)
 	}
-	return c.WaitApplied(ctx, idx)
+	return c.WaitApplied(ctx, c.fsmVisible(idx))
+}
+
+// fsmVisible returns the highest index <= idx that the FSM will see: Raft
+// never hands no-op entries (one per new term) to the FSM, so waiting for
+// the FSM to reach a no-op's index would wait for the next write.
+func (c *Cell) fsmVisible(idx uint64) uint64 {
+	for idx > c.fsm.Applied() {
+		var l raft.Log
+		if err := c.deps.LogStore.GetLog(idx, &l); err != nil {
+			// Compacted away: covered by a snapshot, hence applied.
+			return min(idx, c.fsm.Applied())
+		}
+		if l.Type != raft.LogNoop {
+			return idx
+		}
+		idx--
+	}
+	return idx
 }
 
 // WaitApplied waits until the FSM has applied Raft index idx.
