@@ -13,8 +13,8 @@
 //
 // Big-endian indexes sort numerically, so FirstIndex and LastIndex are the
 // first and last keys of the 0x01 prefix; they are read once by New and
-// then cached (atomics), updated by StoreLogs and re-read after
-// DeleteRange, which is a single Pebble range deletion. SetUint64 stores
+// then cached (atomics), updated by StoreLogs and, after DeleteRange (a
+// single Pebble range deletion), by one seek just past the deleted range. SetUint64 stores
 // 8 bytes big-endian under the same 0x02 key space as Set (as raft-boltdb
 // does), so GetUint64 of a key written by Set with another length is
 // ErrCorrupt.

@@ -231,8 +231,9 @@ func (s *Store) StoreLogs(logs []*raft.Log) error {
 }
 
 // DeleteRange implements raft.LogStore: it deletes the entries min..max
-// (inclusive) with one range deletion, then reloads the first and last
-// index.
+// (inclusive) with one range deletion, then updates the cached bounds with
+// at most one seek just outside the deleted range (a rescan from the start
+// of the prefix would walk every deleted key not yet compacted away).
 func (s *Store) DeleteRange(min, max uint64) error {
 	if min > max {
 		return nil
@@ -246,9 +247,49 @@ func (s *Store) DeleteRange(min, max uint64) error {
 	if err := s.db.DeleteRange(logKey(min), end, s.wo); err != nil {
 		return fmt.Errorf("raftstore: delete logs %d..%d: %w", min, max, err)
 	}
-	if err := s.loadIndexes(); err != nil {
+	if err := s.boundsAfterDelete(min, max, end); err != nil {
 		return fmt.Errorf("raftstore: delete logs %d..%d: %w", min, max, err)
 	}
+	return nil
+}
+
+// boundsAfterDelete updates the cached bounds after min..max was deleted;
+// end is the exclusive key bound of the deletion. Called with writeMu.
+func (s *Store) boundsAfterDelete(min, max uint64, end []byte) error {
+	first, last := s.first.Load(), s.last.Load()
+	if (first == 0 && last == 0) || max < first || min > last || (min > first && max < last) {
+		return nil // empty, disjoint, or strictly inside: bounds unchanged
+	}
+	if min <= first && max >= last {
+		s.first.Store(0)
+		s.last.Store(0)
+		return nil
+	}
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: logLower, UpperBound: logUpper})
+	if err != nil {
+		return fmt.Errorf("read log bounds: %w", err)
+	}
+	defer it.Close()
+	if min <= first { // a prefix: the new first is the next key after it
+		if !it.SeekGE(end) {
+			return fmt.Errorf("read first log index: entry %d vanished: %w", last, it.Error())
+		}
+		f, err := parseLogKey(it.Key())
+		if err != nil {
+			return fmt.Errorf("read first log index: %w", err)
+		}
+		s.first.Store(f)
+		return nil
+	}
+	// A suffix: the new last is the key before it.
+	if !it.SeekLT(logKey(min)) {
+		return fmt.Errorf("read last log index: entry %d vanished: %w", first, it.Error())
+	}
+	l, err := parseLogKey(it.Key())
+	if err != nil {
+		return fmt.Errorf("read last log index: %w", err)
+	}
+	s.last.Store(l)
 	return nil
 }
 

@@ -82,5 +82,5 @@
 // same for every record in the caller's batch. So on disk the records are
 // always exactly anchor.index+1 ... last, which Open checks (first record
 // and its link to the anchor, last record's hash). Verify and Iter check
-// everything in between.
+// everything in between. No reader ever looks below the anchor.
 package wal

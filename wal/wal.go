@@ -194,7 +194,9 @@ func (l *Log) loadState() (state, error) {
 	if err := viewRecord("load", it, &last); err != nil {
 		return s, err
 	}
-	if !it.SeekGE(recordLower) {
+	// Seek straight to where the first record must be: a seek from the
+	// start of the prefix would step over every truncated range.
+	if !it.SeekGE(recordKey(s.anchorIdx + 1)) {
 		return s, fmt.Errorf("wal: load: record %d vanished: %w", last.Index, it.Error())
 	}
 	var first Record

@@ -5,10 +5,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"testing"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
 // quietLogger keeps Pebble's informational chatter out of test output.
@@ -25,7 +27,13 @@ var dbClosers sync.Map // *pebble.DB → func() error
 // openDBAt opens the Pebble database in dir, closed when the test ends.
 func openDBAt(tb testing.TB, dir string) *pebble.DB {
 	tb.Helper()
-	db, err := pebble.Open(dir, &pebble.Options{Logger: quietLogger{tb}})
+	return openDBOn(tb, dir, nil)
+}
+
+// openDBOn opens the Pebble database in dir on fs (nil: the OS).
+func openDBOn(tb testing.TB, dir string, fs vfs.FS) *pebble.DB {
+	tb.Helper()
+	db, err := pebble.Open(dir, &pebble.Options{Logger: quietLogger{tb}, FS: fs})
 	if err != nil {
 		tb.Fatalf("pebble.Open: %v", err)
 	}
@@ -170,8 +178,11 @@ func TestOpen(t *testing.T) {
 			v[offEpoch] ^= 1
 			rawSet(tb, db, recordKey(1), v)
 		}, ErrCorrupt, 1},
-		{"anchor ahead of records", func(tb testing.TB, db *pebble.DB, recs []Record) {
+		{"first record after the anchor missing", func(tb testing.TB, db *pebble.DB, recs []Record) {
 			rawSet(tb, db, anchorKey, encodeAnchor(2, recs[1].Hash))
+			if err := db.Delete(recordKey(3), pebble.Sync); err != nil {
+				tb.Fatal(err)
+			}
 		}, ErrGap, 3},
 		{"first does not link to anchor", func(tb testing.TB, db *pebble.DB, _ []Record) {
 			if err := db.Delete(recordKey(1), pebble.Sync); err != nil {
@@ -191,6 +202,21 @@ func TestOpen(t *testing.T) {
 			wantIndexErr(t, err, tc.target, tc.index)
 		})
 	}
+
+	t.Run("records below the anchor are unreachable", func(t *testing.T) {
+		db, _ := openDB(t)
+		recs := appendN(t, openLog(t, db), 4)
+		rawSet(t, db, anchorKey, encodeAnchor(2, recs[1].Hash))
+		l := openLog(t, db)
+		if got := l.First(); got != 3 {
+			t.Fatalf("First = %d, want 3", got)
+		}
+		_, err := l.Get(2)
+		wantIndexErr(t, err, ErrCompacted, 2)
+		if err := l.Verify(0, 4); err != nil {
+			t.Fatal(err)
+		}
+	})
 
 	t.Run("refuses/corrupt anchor", func(t *testing.T) {
 		db, _ := openDB(t)
@@ -952,7 +978,54 @@ func TestLog_Concurrent(t *testing.T) {
 	}
 }
 
-func TestAnchor_Decode(t *testing.T) {
+func TestLog_CrashSafety(t *testing.T) {
+	// The state of the disk at one instant as a power loss would leave it
+	// (Pebble's crashable in-memory FS drops everything not fsynced),
+	// without closing or flushing anything.
+	t.Run("a synced append makes earlier unsynced ones durable", func(t *testing.T) {
+		fs := vfs.NewCrashableMem()
+		db := openDBOn(t, "db", fs)
+		l := openLog(t, db)
+		appendN(t, l, 3) // NoSync, like the FSM's batches
+		r := newRecord(3)
+		if err := l.Append(true, r); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.TruncateBefore(2); err != nil {
+			t.Fatal(err)
+		}
+		crashed := openDBOn(t, "db", fs.CrashClone(vfs.CrashCloneCfg{}))
+		l2 := openLog(t, crashed)
+		if idx, h := l2.Last(); idx != 4 || h != r.Hash {
+			t.Fatalf("Last after crash = %d, want 4", idx)
+		}
+		if got := l2.First(); got != 2 {
+			t.Fatalf("First after crash = %d, want 2", got)
+		}
+		if err := l2.Verify(0, 4); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	t.Run("unsynced appends leave a consistent log", func(t *testing.T) {
+		for seed := uint64(1); seed <= 4; seed++ {
+			fs := vfs.NewCrashableMem()
+			l := openLog(t, openDBOn(t, "db", fs))
+			recs := appendN(t, l, 20)
+			clone := fs.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: 50, RNG: rand.New(rand.NewPCG(seed, seed))})
+			l2 := openLog(t, openDBOn(t, "db", clone))
+			idx, h := l2.Last()
+			if idx > 0 && h != recs[idx-1].Hash {
+				t.Fatalf("seed %d: tip %d has another hash than the record written", seed, idx)
+			}
+			if err := l2.Verify(0, idx); err != nil {
+				t.Fatalf("seed %d: %v", seed, err)
+			}
+		}
+	})
+}
+
+func TestDecodeAnchor(t *testing.T) {
 	h := [32]byte{1, 2, 3}
 	enc := encodeAnchor(42, h)
 	idx, got, err := decodeAnchor(enc)
