@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/monaco-sovereign/jumeau/pki"
@@ -96,6 +97,9 @@ func Listen(cfg Config) (*Server, error) {
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelDebug),
+		ConnContext: func(ctx context.Context, _ net.Conn) context.Context {
+			return context.WithValue(ctx, connAuthKey{}, &connAuth{})
+		},
 	}
 	go func() { s.done <- s.srv.ServeTLS(ln, "", "") }()
 	return s, nil
@@ -134,34 +138,64 @@ func (s *Server) routes() http.Handler {
 	return mux
 }
 
-// auth checks the client certificate chain and role on every request.
+// connAuth caches the verification of a connection's client certificate:
+// it cannot change during a TLS connection, and verifying the chain costs a
+// signature check that would otherwise be paid on every request.
+type connAuth struct {
+	once   sync.Once
+	id     pki.Identity
+	status int
+	msg    string
+}
+
+type connAuthKey struct{}
+
+// verifyClient checks the client's certificate chain against the
+// deployment's CA and returns its identity, or an HTTP status and message.
+func (s *Server) verifyClient(r *http.Request) (pki.Identity, int, string) {
+	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+		return pki.Identity{}, http.StatusUnauthorized,
+			"no client certificate: pass --ca/--cert/--key with a certificate from `jumeau certs issue --role client`"
+	}
+	leaf := r.TLS.PeerCertificates[0]
+	inter := x509.NewCertPool()
+	for _, c := range r.TLS.PeerCertificates[1:] {
+		inter.AddCert(c)
+	}
+	if _, err := leaf.Verify(x509.VerifyOptions{
+		Roots: s.cfg.TLS.Pool, Intermediates: inter,
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}); err != nil {
+		s.logger.Warn("refused client certificate", "subject", leaf.Subject.String(), "remote", r.RemoteAddr, "err", err)
+		return pki.Identity{}, http.StatusUnauthorized,
+			fmt.Sprintf("client certificate %q is not valid for this deployment (%v): use a certificate issued by this deployment's CA", leaf.Subject.CommonName, err)
+	}
+	id, err := pki.IdentityFromCert(leaf)
+	if err != nil {
+		return pki.Identity{}, http.StatusForbidden, fmt.Sprintf("%v: issue a client certificate with `jumeau certs issue --role client`", err)
+	}
+	return id, 0, ""
+}
+
+// auth checks the client certificate (once per connection) and its role
+// (on every request: routes allow different roles).
 func (s *Server) auth(roles []pki.Role, h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
-			writeError(w, http.StatusUnauthorized, "unauthenticated",
-				"no client certificate: pass --ca/--cert/--key with a certificate from `jumeau certs issue --role client`")
+		ca, _ := r.Context().Value(connAuthKey{}).(*connAuth)
+		if ca == nil {
+			ca = &connAuth{}
+		}
+		ca.once.Do(func() { ca.id, ca.status, ca.msg = s.verifyClient(r) })
+		if ca.status != 0 {
+			code := "unauthenticated"
+			if ca.status == http.StatusForbidden {
+				code = "forbidden"
+			}
+			writeError(w, ca.status, code, ca.msg)
 			return
 		}
-		leaf := r.TLS.PeerCertificates[0]
-		inter := x509.NewCertPool()
-		for _, c := range r.TLS.PeerCertificates[1:] {
-			inter.AddCert(c)
-		}
-		if _, err := leaf.Verify(x509.VerifyOptions{
-			Roots: s.cfg.TLS.Pool, Intermediates: inter,
-			KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-		}); err != nil {
-			s.logger.Warn("refused client certificate", "subject", leaf.Subject.String(), "remote", r.RemoteAddr, "err", err)
-			writeError(w, http.StatusUnauthorized, "unauthenticated",
-				fmt.Sprintf("client certificate %q is not valid for this deployment (%v): use a certificate issued by this deployment's CA", leaf.Subject.CommonName, err))
-			return
-		}
-		id, err := pki.IdentityFromCert(leaf)
-		if err == nil {
-			err = pki.CheckRole(id, roles...)
-		}
-		if err != nil {
-			s.logger.Warn("refused client role", "subject", leaf.Subject.String(), "remote", r.RemoteAddr, "err", err)
+		if err := pki.CheckRole(ca.id, roles...); err != nil {
+			s.logger.Warn("refused client role", "identity", ca.id.String(), "remote", r.RemoteAddr, "err", err)
 			writeError(w, http.StatusForbidden, "forbidden",
 				fmt.Sprintf("%v: issue a client certificate with `jumeau certs issue --role client`", err))
 			return

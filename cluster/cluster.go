@@ -32,6 +32,9 @@ type Options struct {
 	Tweak func(*node.Config)
 	// Verbose sends node logs to stderr.
 	Verbose bool
+	// Direct makes the sites dial each other without the fault links
+	// (benchmark baseline; faults and partitions then have no effect).
+	Direct bool
 }
 
 // Cluster is a running in-process cell.
@@ -75,6 +78,15 @@ func New(tb testing.TB, opts Options) *Cluster {
 		cfg, err := node.LoadConfig(n.Config, nil)
 		if err != nil {
 			tb.Fatalf("load config of %s: %v", n.Name, err)
+		}
+		if opts.Direct {
+			for i, p := range cfg.Peers {
+				peer, err := l.Node(p.Name)
+				if err != nil {
+					tb.Fatal(err)
+				}
+				cfg.Peers[i].Addr = peer.QUIC
+			}
 		}
 		if opts.Tweak != nil {
 			opts.Tweak(&cfg)

@@ -288,7 +288,7 @@ func Prepare(opts Options) (*Lab, error) {
 		}
 		cfg := node.DefaultConfig()
 		cfg.Node = node.NodeConfig{Name: n.Name, Role: n.Role, Region: n.Region, DataDir: n.DataDir}
-		cfg.Listen = node.ListenConfig{QUIC: n.QUIC, API: n.API, Metrics: n.Metrics}
+		cfg.Listen = node.ListenConfig{QUIC: n.QUIC, API: n.API, Metrics: n.Metrics, Pprof: true}
 		cfg.TLS = node.TLSConfig{CA: cred.CA, Cert: cred.Cert, Key: cred.Key}
 		cfg.Cell.Sites = names
 		cfg.Keyring = node.KeyringConfig{File: filepath.Join(filepath.Dir(n.Config), "keyring.json"), KEKFile: kekFile}
@@ -325,7 +325,7 @@ func configYAML(c node.Config) map[string]any {
 	}
 	return map[string]any{
 		"node":   map[string]any{"name": c.Node.Name, "role": c.Node.Role, "region": c.Node.Region, "data_dir": c.Node.DataDir},
-		"listen": map[string]any{"quic": c.Listen.QUIC, "api": c.Listen.API, "metrics": c.Listen.Metrics},
+		"listen": map[string]any{"quic": c.Listen.QUIC, "api": c.Listen.API, "metrics": c.Listen.Metrics, "pprof": c.Listen.Pprof},
 		"tls":    map[string]any{"ca": c.TLS.CA, "cert": c.TLS.Cert, "key": c.TLS.Key},
 		"peers":  peers,
 		"cell":   map[string]any{"sites": c.Cell.Sites, "bootstrap": c.Cell.Bootstrap, "epoch": c.Cell.Epoch},

@@ -42,6 +42,9 @@ type ListenConfig struct {
 	QUIC    string `mapstructure:"quic"`
 	API     string `mapstructure:"api"`
 	Metrics string `mapstructure:"metrics"` // plaintext Prometheus endpoint; empty disables it
+	// Pprof adds Go's /debug/pprof handlers to the metrics listener (keep
+	// it off in production: it exposes internals to whoever reaches it).
+	Pprof bool `mapstructure:"pprof"`
 }
 
 // TLSConfig names the node's certificate files.
@@ -143,6 +146,9 @@ func (c Config) Validate() error {
 	}
 	if role != pki.RoleSite {
 		return fmt.Errorf("config: node.role %q: this version runs the primary cell only (role: site); the twin and witness roles come with region replication and failover", c.Node.Role)
+	}
+	if c.Listen.Pprof && c.Listen.Metrics == "" {
+		return errors.New("config: listen.pprof needs listen.metrics (pprof is served on the metrics listener)")
 	}
 	for _, a := range [][2]string{{"listen.quic", c.Listen.QUIC}, {"listen.api", c.Listen.API}, {"listen.metrics", c.Listen.Metrics}} {
 		if a[1] == "" {

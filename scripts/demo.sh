@@ -36,7 +36,7 @@ done
 rto_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 wait "$load" || true
 acked=$(python3 -c 'import json; print(json.load(open("'"$LAB"'/drill-load.json"))["ops"])')
-present=$("$BIN" ls --lab "$LAB" --node "$new" drill --limit 1000000 | wc -l)
+present=$("$BIN" ls --lab "$LAB" --node "$new" drill --limit 100000 | wc -l)
 
 {
   echo "jumeau demo report ($(date -u +%FT%TZ))"
