@@ -13,8 +13,11 @@
 //
 // Big-endian indexes sort numerically, so FirstIndex and LastIndex are the
 // first and last keys of the 0x01 prefix; they are read once by New and
-// then cached (atomics), updated by StoreLogs and, after DeleteRange (a
-// single Pebble range deletion), by one seek just past the deleted range. SetUint64 stores
+// then cached (atomics), updated by StoreLogs and, after DeleteRange, by
+// one seek just past the deleted range. DeleteRange is one batch: a Pebble
+// range deletion, or point deletions when it concerns at most 256 stored
+// entries (see pointDeleteMax: many small range tombstones in a memtable
+// make every later read re-fragment them all). SetUint64 stores
 // 8 bytes big-endian under the same 0x02 key space as Set (as raft-boltdb
 // does), so GetUint64 of a key written by Set with another length is
 // ErrCorrupt.

@@ -309,6 +309,11 @@ func TestStore_DeleteRange(t *testing.T) {
 		{"outside", [][2]uint64{{1, 10}}, 20, 30, 1, 10, func(i uint64) bool { return i >= 1 && i <= 10 }},
 		{"prefix before a gap", [][2]uint64{{1, 3}, {10, 12}}, 1, 3, 10, 12, func(i uint64) bool { return i >= 10 && i <= 12 }},
 		{"suffix after a gap", [][2]uint64{{1, 3}, {10, 12}}, 10, 12, 1, 3, func(i uint64) bool { return i <= 3 }},
+		// Over pointDeleteMax stored indexes: one range deletion.
+		{"large prefix", [][2]uint64{{1, 600}}, 0, 500, 501, 600, func(i uint64) bool { return i >= 501 && i <= 600 }},
+		{"large suffix", [][2]uint64{{1, 600}}, 100, 1<<64 - 1, 1, 99, func(i uint64) bool { return i >= 1 && i <= 99 }},
+		{"large middle", [][2]uint64{{1, 600}}, 100, 499, 1, 600, func(i uint64) bool { return i < 100 || (i >= 500 && i <= 600) }},
+		{"large everything", [][2]uint64{{1, 600}}, 1, 600, 0, 0, func(uint64) bool { return false }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			db, _ := openDB(t)
@@ -320,7 +325,8 @@ func TestStore_DeleteRange(t *testing.T) {
 				t.Fatal(err)
 			}
 			wantBounds(t, s, tc.first, tc.last)
-			wantPresent(t, s, 0, 15, func(i uint64) bool { return i > 0 && tc.present(i) })
+			top := tc.stored[len(tc.stored)-1][1] + 2
+			wantPresent(t, s, 0, top, func(i uint64) bool { return i > 0 && tc.present(i) })
 			// The cache agrees with what a fresh store reads from disk.
 			wantBounds(t, newStore(t, db), tc.first, tc.last)
 		})
