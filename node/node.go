@@ -66,9 +66,10 @@ func Start(cfg Config, opts Options) (n *Node, err error) {
 	}
 	logger = logger.With("node", cfg.Node.Name)
 	n = &Node{cfg: cfg, logger: logger, reg: prometheus.NewRegistry(), started: time.Now()}
+	self := n // the returns below set n to nil before this runs
 	defer func() {
 		if err != nil {
-			n.Close()
+			_ = self.Close()
 			n = nil
 		}
 	}()
@@ -100,6 +101,9 @@ func Start(cfg Config, opts Options) (n *Node, err error) {
 	n.wal, err = wal.Open(n.db, wal.Options{Logger: logger})
 	if err != nil {
 		return nil, fmt.Errorf("node: open wal: %w", err)
+	}
+	if err := verifyWALTail(n.wal, walVerifyTail); err != nil {
+		return nil, err
 	}
 	rs, err := raftstore.New(n.db, raftstore.Options{Sync: true, Logger: logger})
 	if err != nil {
@@ -156,6 +160,25 @@ func Start(cfg Config, opts Options) (n *Node, err error) {
 	logger.Info("node started", "role", cfg.Node.Role, "region", cfg.Node.Region,
 		"quic", n.ep.Addr().String(), "api", n.api.Addr(), "metrics", cfg.Listen.Metrics, "version", Version)
 	return n, nil
+}
+
+// walVerifyTail is how many of the newest WAL records are re-read and
+// verified (hashes and chain links) before a node starts serving.
+const walVerifyTail = 4096
+
+// verifyWALTail refuses to start on a WAL whose newest records do not
+// verify: a site must not serve, or lead, from a corrupted log.
+func verifyWALTail(w *wal.Log, n uint64) error {
+	last, _ := w.Last()
+	if last == 0 {
+		return nil
+	}
+	from := max(w.First(), last-min(last, n)+1)
+	if err := w.Verify(from, last); err != nil {
+		return fmt.Errorf("node: the WAL on disk does not verify (%w): this site's data is damaged; "+
+			"move its data_dir aside and restart it empty, it will be rebuilt from the cell by a snapshot", err)
+	}
+	return nil
 }
 
 // openPebble opens the node's one Pebble database (raft log, WAL, state).
