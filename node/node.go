@@ -52,6 +52,10 @@ type Options struct {
 	Logger *slog.Logger
 	// RaftLog receives hashicorp/raft's JSON log lines (nil discards).
 	RaftLog io.Writer
+	// OnFatal is called once if the node can no longer serve correctly
+	// (its state machine halted after a storage failure); the program
+	// should stop, and its supervisor restart it.
+	OnFatal func(error)
 }
 
 // Start opens the node's data directory and starts serving. On error,
@@ -130,7 +134,7 @@ func Start(cfg Config, opts Options) (n *Node, err error) {
 	n.reg.MustRegister(n.ep.Collectors()...)
 	n.cell, err = replicator.Open(cfg.cellConfig(), replicator.Deps{
 		DB: n.db, WAL: n.wal, LogStore: rs, StableStore: rs, Endpoint: n.ep, Keys: keys,
-		Logger: logger, RaftLog: opts.RaftLog, Registerer: n.reg,
+		Logger: logger, RaftLog: opts.RaftLog, Registerer: n.reg, OnFatal: opts.OnFatal,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)

@@ -22,6 +22,9 @@ var (
 	ErrTimeout = errors.New("replicator: timed out waiting for commit (the write may still be committed)")
 	// ErrClosed means the cell is shut down.
 	ErrClosed = errors.New("replicator: cell closed")
+	// ErrFSMHalted means the site stopped making progress after a storage
+	// failure; it must be restarted (it replays what it missed).
+	ErrFSMHalted = errors.New("replicator: halted after a storage failure (restart this site)")
 	// ErrBadSnapshot means a snapshot stream is malformed.
 	ErrBadSnapshot = errors.New("replicator: malformed snapshot")
 )

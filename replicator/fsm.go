@@ -67,6 +67,7 @@ type FSM struct {
 	logger *slog.Logger
 
 	applied atomic.Uint64 // last Raft index applied
+	failed  atomic.Pointer[error]
 
 	mu     sync.Mutex
 	notify chan struct{} // closed and replaced after every apply
@@ -74,6 +75,28 @@ type FSM struct {
 	// OnApply, if set, is called after each batch commits with the
 	// results, from the FSM goroutine. Set it before Raft starts.
 	OnApply func([]ApplyResult)
+	// OnFail, if set, is called once when the FSM halts (see Failed).
+	OnFail func(error)
+}
+
+// Failed returns the error that halted the FSM, or nil. A halted FSM
+// applies nothing more: its applied index stays where the state on disk
+// is, so a restart of the site replays the entries it could not apply.
+func (f *FSM) Failed() error {
+	if p := f.failed.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+func (f *FSM) fail(err error) {
+	err = fmt.Errorf("%w: %w", ErrFSMHalted, err)
+	if f.failed.CompareAndSwap(nil, &err) {
+		f.logger.Error("state machine halted: restart this site (it will replay what it could not apply)", "err", err)
+		if f.OnFail != nil {
+			f.OnFail(err)
+		}
+	}
 }
 
 var (
@@ -152,6 +175,12 @@ func (f *FSM) Apply(l *raft.Log) interface{} {
 // ApplyBatch implements raft.BatchingFSM.
 func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 	out := make([]interface{}, len(logs))
+	if err := f.Failed(); err != nil {
+		for i := range out {
+			out[i] = ApplyResult{RaftIndex: logs[i].Index, Err: err}
+		}
+		return out
+	}
 	results := make([]ApplyResult, 0, len(logs))
 	b := f.db.NewBatch()
 	defer b.Close()
@@ -183,9 +212,13 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 			Namespace: c.Namespace, Key: c.Key, Op: c.Op, Payload: c.Payload,
 		}
 		if err := f.wal.Stage(b, &rec); err != nil {
-			out[i] = ApplyResult{RaftIndex: l.Index, Err: err}
-			f.logger.Error("wal stage failed", "raft_index", l.Index, "err", err)
-			continue
+			// Every replica would fail alike only on a bug; skipping the
+			// record here could fork the chain, so halt instead.
+			f.fail(fmt.Errorf("stage wal record for raft index %d: %w", l.Index, err))
+			if rerr := f.wal.Reload(); rerr != nil {
+				f.logger.Error("wal reload failed", "err", rerr)
+			}
+			return f.ApplyBatch(logs)
 		}
 		switch c.Op {
 		case wal.OpPut:
@@ -218,14 +251,11 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 	// after a crash Raft replays entries above the snapshot index and the
 	// idempotence check above skips what survived.
 	if err := b.Commit(pebble.NoSync); err != nil {
-		f.logger.Error("fsm batch commit failed", "first", logs[0].Index, "last", last, "err", err)
 		if rerr := f.wal.Reload(); rerr != nil {
 			f.logger.Error("wal reload failed", "err", rerr)
 		}
-		for i := range out {
-			out[i] = ApplyResult{RaftIndex: logs[i].Index, Err: fmt.Errorf("fsm: commit batch: %w", err)}
-		}
-		return out
+		f.fail(fmt.Errorf("commit raft entries %d..%d: %w", logs[0].Index, last, err))
+		return f.ApplyBatch(logs)
 	}
 	for _, c := range keys {
 		if f.keys == nil {

@@ -51,6 +51,12 @@ func newMetrics(c *Cell, reg prometheus.Registerer) *metrics {
 			}
 			return 0
 		}),
+		gauge("jumeau_fsm_halted", "1 if this site's state machine halted after a storage failure (restart the site).", func() float64 {
+			if c.fsm.Failed() != nil {
+				return 1
+			}
+			return 0
+		}),
 		gauge("jumeau_cell_term", "Current Raft term.", func() float64 { return float64(c.raft.CurrentTerm()) }),
 		gauge("jumeau_cell_commit_index", "Raft commit index.", func() float64 { return float64(c.raft.CommitIndex()) }),
 		gauge("jumeau_cell_applied_index", "Raft index applied to this site's state.", func() float64 { return float64(c.fsm.Applied()) }),

@@ -122,6 +122,9 @@ type Deps struct {
 	RaftLog io.Writer
 	// Registerer receives the cell's Prometheus metrics; nil skips them.
 	Registerer prometheus.Registerer
+	// OnFatal is called once if the state machine halts after a storage
+	// failure (the embedding program should restart the site).
+	OnFatal func(error)
 }
 
 // Result describes a committed write.
@@ -167,6 +170,10 @@ func Open(cfg Config, deps Deps) (*Cell, error) {
 	fsm, err := NewFSM(deps.DB, deps.WAL, deps.Keys, logger)
 	if err != nil {
 		return nil, err
+	}
+	fsm.OnFail = deps.OnFatal
+	if deps.OnFatal != nil {
+		deps.LogStore = &guardedLogStore{LogStore: deps.LogStore, onFail: deps.OnFatal}
 	}
 	rl := deps.RaftLog
 	if rl == nil {
@@ -559,12 +566,18 @@ type Status struct {
 	WALHash      string   `json:"wal_last_hash"`
 	Epoch        uint64   `json:"epoch"`
 	Peers        []string `json:"peers"`
+	FSMError     string   `json:"fsm_error,omitempty"`
 }
 
 // Status returns this member's view of the cell.
 func (c *Cell) Status() Status {
 	last, h := c.deps.WAL.Last()
+	fsmErr := ""
+	if err := c.fsm.Failed(); err != nil {
+		fsmErr = err.Error()
+	}
 	return Status{
+		FSMError:     fsmErr,
 		Name:         c.cfg.Name,
 		RaftState:    c.raft.State().String(),
 		Leader:       c.Leader(),

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -30,13 +32,19 @@ are an error.`,
 				return err
 			}
 			logger := newLogger(cfg.Log.Level, cfg.Log.Format)
-			n, err := node.Start(cfg, node.Options{Logger: logger, RaftLog: os.Stderr})
+			ctx, cancel := context.WithCancelCause(cmd.Context())
+			defer cancel(nil)
+			n, err := node.Start(cfg, node.Options{Logger: logger, RaftLog: os.Stderr, OnFatal: func(err error) { cancel(err) }})
 			if err != nil {
 				return err
 			}
-			<-cmd.Context().Done()
+			<-ctx.Done()
 			logger.Info("shutting down")
-			return n.Close()
+			cerr := n.Close()
+			if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+				return fmt.Errorf("stopped: %w", cause)
+			}
+			return cerr
 		},
 	}
 	cmd.Flags().StringVar(&cfgFile, "config", "", "configuration file (YAML)")
