@@ -31,12 +31,17 @@ fuzz:
 	  done; \
 	done
 
-# Go benchmarks (medians over BENCHCOUNT runs with benchstat) and a short jumeau bench.
+# Go benchmarks (medians over BENCHCOUNT runs with benchstat), then jumeau's
+# lab bench and its etcd baseline in the same run (Debian's etcd-server, 3
+# members, mutual TLS, fsync on; RUNS runs of OPS puts each), and one line
+# comparing their medians (bench-out/compare.txt).
 bench: build
 	mkdir -p bench-out
 	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCHCOUNT) ./raftstore/ ./wal/ ./transport/... ./keyring/ ./replicator/ | tee bench-out/go.txt
 	$(GO) run golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da bench-out/go.txt | tee bench-out/benchstat.txt
 	./scripts/bench-lab.sh $(BIN) bench-out
+	JUMEAU=$(abspath $(BIN)) ./scripts/bench-etcd.sh bench-out
+	./scripts/bench-etcd.sh --compare bench-out
 
 lint:
 	$(GO) vet ./...
