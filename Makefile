@@ -33,7 +33,7 @@ fuzz:
 
 # Go benchmarks (medians over BENCHCOUNT runs with benchstat), then jumeau's
 # lab bench and its etcd baseline in the same run (Debian's etcd-server, 3
-# members, mutual TLS, fsync on; RUNS runs of OPS puts each), and one line
+# members, mutual TLS, fsync on; RUNS runs of OPS puts or MAXTIME each), one line
 # comparing their medians (bench-out/compare.txt).
 bench: build
 	mkdir -p bench-out

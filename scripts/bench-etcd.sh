@@ -14,8 +14,9 @@
 # unique 1 KiB keys with 64 clients to the leader and prints the same JSON
 # line as `jumeau bench --json`.
 #
-# Environment: RUNS (3), OPS (20000), CLIENTS (64), SIZE (1024), JUMEAU
-# (bin/jumeau), KEEP=1 keeps the data directories.
+# Environment: RUNS (3), OPS (20000), MAXTIME (20s: a run stops after OPS
+# puts or MAXTIME, whichever comes first, as in bench-lab.sh), CLIENTS (64),
+# SIZE (1024), JUMEAU (bin/jumeau), KEEP=1 keeps the data directories.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 
@@ -58,6 +59,7 @@ fi
 OUT=${1:?usage: bench-etcd.sh OUTDIR}
 RUNS=${RUNS:-3}
 OPS=${OPS:-20000}
+MAXTIME=${MAXTIME:-20s}
 CLIENTS=${CLIENTS:-64}
 SIZE=${SIZE:-1024}
 JUMEAU=${JUMEAU:-$ROOT/bin/jumeau}
@@ -150,6 +152,6 @@ echo "etcd $("$ETCD" --version | sed -n 's/^etcd Version: //p'): 3 members on 12
 : > "$OUT/etcd-bench.jsonl"
 for i in $(seq "$RUNS"); do
   "$OUT/etcd-bench" --endpoints "$EPS" --cacert "$CA" --cert "$D/pki/bench-client.crt" --key "$D/pki/bench-client.key" \
-    --clients "$CLIENTS" --ops "$OPS" --size "$SIZE" --max-time 2m --prefix "run$i/" | tee -a "$OUT/etcd-bench.jsonl"
+    --clients "$CLIENTS" --ops "$OPS" --size "$SIZE" --max-time "$MAXTIME" --prefix "run$i/" | tee -a "$OUT/etcd-bench.jsonl"
 done
 report medians "$OUT/etcd-bench.jsonl"

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # jumeau bench against a fresh 3-site lab: runs RUNS times and prints the
-# median ops/s and p99 (make bench).
+# median ops/s and p99 (make bench). Each run stops after OPS writes or
+# MAXTIME, whichever comes first (ops/s counts the writes made).
 set -euo pipefail
 BIN=${1:-bin/jumeau}
 OUT=${2:-bench-out}
 RUNS=${RUNS:-3}
 OPS=${OPS:-20000}
+MAXTIME=${MAXTIME:-20s}
 LAB="$OUT/lab"
 mkdir -p "$OUT"
 if [ -f "$LAB/lab.json" ]; then "$BIN" lab down --dir "$LAB" >/dev/null 2>&1 || true; fi
@@ -14,7 +16,7 @@ rm -rf "$LAB"
 trap '"$BIN" lab down --dir "$LAB" >/dev/null 2>&1 || true' EXIT
 : > "$OUT/lab-bench.jsonl"
 for i in $(seq "$RUNS"); do
-  "$BIN" bench --lab "$LAB" --clients 64 --ops "$OPS" --size 1024 --namespace "run$i" --json | tee -a "$OUT/lab-bench.jsonl"
+  "$BIN" bench --lab "$LAB" --clients 64 --ops "$OPS" --size 1024 --max-time "$MAXTIME" --namespace "run$i" --json | tee -a "$OUT/lab-bench.jsonl"
 done
 python3 - "$OUT/lab-bench.jsonl" <<'PY'
 import json,statistics,sys
