@@ -6,7 +6,7 @@ LDFLAGS := -X main.version=$(VERSION)
 BIN := bin/jumeau
 STATICCHECK_VERSION := v0.8.2 # honnef.co/go/tools, staticcheck 2026.1.x line
 FUZZTIME ?= 15s
-BENCHCOUNT ?= 5
+BENCHCOUNT ?= 3
 LAB ?= .lab/demo
 TESTFLAGS ?=
 
@@ -37,7 +37,7 @@ fuzz:
 # comparing their medians (bench-out/compare.txt).
 bench: build
 	mkdir -p bench-out
-	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCHCOUNT) ./raftstore/ ./wal/ ./transport/... ./keyring/ ./replicator/ | tee bench-out/go.txt
+	set -o pipefail; $(GO) test -run '^$$' -bench . -benchmem -count $(BENCHCOUNT) ./raftstore/ ./wal/ ./transport/... ./keyring/ ./replicator/ | tee bench-out/go.txt
 	$(GO) run golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da bench-out/go.txt | tee bench-out/benchstat.txt
 	./scripts/bench-lab.sh $(BIN) bench-out
 	JUMEAU=$(abspath $(BIN)) ./scripts/bench-etcd.sh bench-out

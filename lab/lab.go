@@ -332,7 +332,7 @@ func configYAML(c node.Config) map[string]any {
 		"raft": map[string]any{
 			"heartbeat_timeout": c.Raft.HeartbeatTimeout.String(), "election_timeout": c.Raft.ElectionTimeout.String(),
 			"leader_lease_timeout": c.Raft.LeaderLeaseTimeout.String(), "commit_timeout": c.Raft.CommitTimeout.String(),
-			"max_append_entries": c.Raft.MaxAppendEntries, "snapshot_interval": c.Raft.SnapshotInterval.String(),
+			"max_append_entries": c.Raft.MaxAppendEntries, "max_inflight_entries": c.Raft.MaxInFlight, "snapshot_interval": c.Raft.SnapshotInterval.String(),
 			"snapshot_threshold": c.Raft.SnapshotThreshold, "trailing_logs": c.Raft.TrailingLogs, "log_level": c.Raft.LogLevel,
 		},
 		"keyring": map[string]any{"file": c.Keyring.File, "kek_file": c.Keyring.KEKFile, "kek_env": c.Keyring.KEKEnv},

@@ -74,6 +74,7 @@ type RaftConfig struct {
 	LeaderLeaseTimeout time.Duration `mapstructure:"leader_lease_timeout"`
 	CommitTimeout      time.Duration `mapstructure:"commit_timeout"`
 	MaxAppendEntries   int           `mapstructure:"max_append_entries"`
+	MaxInFlight        int           `mapstructure:"max_inflight_entries"`
 	SnapshotInterval   time.Duration `mapstructure:"snapshot_interval"`
 	SnapshotThreshold  uint64        `mapstructure:"snapshot_threshold"`
 	TrailingLogs       uint64        `mapstructure:"trailing_logs"`
@@ -112,6 +113,7 @@ func DefaultConfig() Config {
 			LeaderLeaseTimeout: rc.LeaderLeaseTimeout,
 			CommitTimeout:      rc.CommitTimeout,
 			MaxAppendEntries:   rc.MaxAppendEntries,
+			MaxInFlight:        rc.MaxInFlightEntries,
 			SnapshotInterval:   rc.SnapshotInterval,
 			SnapshotThreshold:  rc.SnapshotThreshold,
 			TrailingLogs:       rc.TrailingLogs,
@@ -216,6 +218,7 @@ func (c Config) cellConfig() replicator.Config {
 		LeaderLeaseTimeout: c.Raft.LeaderLeaseTimeout,
 		CommitTimeout:      c.Raft.CommitTimeout,
 		MaxAppendEntries:   c.Raft.MaxAppendEntries,
+		MaxInFlightEntries: c.Raft.MaxInFlight,
 		SnapshotInterval:   c.Raft.SnapshotInterval,
 		SnapshotThreshold:  c.Raft.SnapshotThreshold,
 		TrailingLogs:       c.Raft.TrailingLogs,

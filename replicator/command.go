@@ -7,8 +7,14 @@ import (
 	"github.com/monaco-sovereign/jumeau/wal"
 )
 
-// commandVersion is the first byte of every encoded command.
-const commandVersion = 1
+// commandVersion is the first byte of every encoded command, and
+// batchVersion the first byte of a Raft entry's data (a batch of commands).
+const (
+	commandVersion = 1
+	batchVersion   = 2
+	// maxBatchOps bounds the commands of one Raft entry.
+	maxBatchOps = 4096
+)
 
 // Bounds on decoded command fields: a Raft log entry is bytes from disk and
 // from the wire, so the decoder trusts none of its lengths.
@@ -65,7 +71,7 @@ func (c *command) unmarshal(b []byte) error {
 	c.Time = int64(binary.BigEndian.Uint64(b[10:]))
 	rest := b[18:]
 	field := func(name string, max int) ([]byte, error) {
-		l, n := binary.Uvarint(rest)
+		l, n := uvarint(rest)
 		if n <= 0 {
 			return nil, fmt.Errorf("%w: bad %s length", ErrBadCommand, name)
 		}
@@ -94,4 +100,61 @@ func (c *command) unmarshal(b []byte) error {
 	c.Namespace, c.Key = string(ns), string(key)
 	c.Payload = append([]byte(nil), payload...)
 	return nil
+}
+
+// marshalBatch encodes the commands of one Raft entry (see doc.go):
+//
+//	[version u8 = 2][uvarint n] n x ([uvarint len][command])
+func marshalBatch(cmds []*command) []byte {
+	encs := make([][]byte, len(cmds))
+	n := 1 + binary.MaxVarintLen64
+	for i, c := range cmds {
+		encs[i] = c.marshal()
+		n += binary.MaxVarintLen64 + len(encs[i])
+	}
+	b := make([]byte, 0, n)
+	b = append(b, batchVersion)
+	b = binary.AppendUvarint(b, uint64(len(cmds)))
+	for _, e := range encs {
+		b = binary.AppendUvarint(b, uint64(len(e)))
+		b = append(b, e...)
+	}
+	return b
+}
+
+// unmarshalBatch decodes a Raft entry's data into its commands.
+func unmarshalBatch(b []byte) ([]command, error) {
+	if len(b) < 2 || b[0] != batchVersion {
+		return nil, fmt.Errorf("%w: entry does not start with batch version %d", ErrBadCommand, batchVersion)
+	}
+	n, k := uvarint(b[1:])
+	if k <= 0 || n == 0 || n > maxBatchOps {
+		return nil, fmt.Errorf("%w: batch of %d commands (want 1..%d)", ErrBadCommand, n, maxBatchOps)
+	}
+	rest := b[1+k:]
+	cmds := make([]command, n)
+	for i := range cmds {
+		l, k := uvarint(rest)
+		if k <= 0 || l > uint64(len(rest)-k) {
+			return nil, fmt.Errorf("%w: command %d of %d: bad length", ErrBadCommand, i, n)
+		}
+		if err := cmds[i].unmarshal(rest[k : k+int(l)]); err != nil {
+			return nil, fmt.Errorf("command %d of %d: %w", i, n, err)
+		}
+		rest = rest[k+int(l):]
+	}
+	if len(rest) != 0 {
+		return nil, fmt.Errorf("%w: %d trailing bytes after %d commands", ErrBadCommand, len(rest), n)
+	}
+	return cmds, nil
+}
+
+// uvarint is binary.Uvarint accepting only the shortest encoding, so that
+// every decoded command has exactly one byte form.
+func uvarint(b []byte) (uint64, int) {
+	v, n := binary.Uvarint(b)
+	if n <= 0 || n != len(binary.AppendUvarint(nil, v)) {
+		return 0, -1
+	}
+	return v, n
 }

@@ -52,3 +52,45 @@ func FuzzCommandUnmarshal(f *testing.F) {
 		}
 	})
 }
+
+func TestBatch_Unmarshal(t *testing.T) {
+	cs := []*command{{Op: wal.OpPut, Namespace: "a", Key: "1", Payload: []byte("x")}, {Op: wal.OpDelete, Namespace: "a", Key: "2"}}
+	enc := marshalBatch(cs)
+	got, err := unmarshalBatch(enc)
+	if err != nil || len(got) != 2 || got[1].Key != "2" || got[1].Op != wal.OpDelete {
+		t.Fatalf("got %+v, %v, want the two commands back", got, err)
+	}
+	for name, b := range map[string][]byte{
+		"empty":    nil,
+		"no ops":   {batchVersion, 0},
+		"version":  append([]byte{1}, enc[1:]...),
+		"trailing": append(append([]byte(nil), enc...), 7),
+		"short":    enc[:len(enc)-2],
+		"huge n":   {batchVersion, 0xff, 0xff, 0x03},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if _, err := unmarshalBatch(b); !errors.Is(err, ErrBadCommand) {
+				t.Fatalf("got %v, want ErrBadCommand", err)
+			}
+		})
+	}
+}
+
+func FuzzBatchUnmarshal(f *testing.F) {
+	f.Add(marshalBatch([]*command{{Op: wal.OpPut, Namespace: "a", Key: "b", Payload: []byte("c")}}))
+	f.Add(marshalBatch([]*command{{Op: wal.OpKey, Namespace: "a"}, {Op: wal.OpDelete, Namespace: "a", Key: "k"}}))
+	f.Add([]byte{batchVersion, 1, 0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		cmds, err := unmarshalBatch(b)
+		if err != nil {
+			return
+		}
+		ptrs := make([]*command, len(cmds))
+		for i := range cmds {
+			ptrs[i] = &cmds[i]
+		}
+		if got := marshalBatch(ptrs); !bytes.Equal(got, b) {
+			t.Fatalf("re-encoding differs: got %x, want %x", got, b)
+		}
+	})
+}

@@ -48,12 +48,18 @@ type KeyInstaller interface {
 	Install(ns string, wrapped []byte) error
 }
 
-// ApplyResult is what the FSM returns for each applied command.
+// ApplyResult is what the FSM returns for each applied Raft entry.
 type ApplyResult struct {
 	RaftIndex uint64
-	WALIndex  uint64
-	Hash      [32]byte
-	Err       error
+	// Ops holds one result per command of the entry, in order.
+	Ops []OpResult
+	Err error
+}
+
+// OpResult is the WAL record one command became.
+type OpResult struct {
+	WALIndex uint64
+	Hash     [32]byte
 }
 
 // FSM applies committed commands to the replicated state and to the WAL in
@@ -198,44 +204,48 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 			out[i] = ApplyResult{RaftIndex: l.Index}
 			continue
 		}
-		var c command
-		if err := c.unmarshal(l.Data); err != nil {
-			// A command the leader accepted but we cannot decode: record
+		cmds, err := unmarshalBatch(l.Data)
+		if err != nil {
+			// An entry the leader accepted but we cannot decode: record
 			// nothing for it (every replica decodes identically, so they
 			// stay in agreement) and report it.
-			f.logger.Error("skipping undecodable command", "raft_index", l.Index, "err", err)
+			f.logger.Error("skipping undecodable raft entry", "raft_index", l.Index, "err", err)
 			out[i] = ApplyResult{RaftIndex: l.Index, Err: err}
 			continue
 		}
-		rec := wal.Record{
-			Epoch: c.Epoch, Term: l.Term, Time: c.Time,
-			Namespace: c.Namespace, Key: c.Key, Op: c.Op, Payload: c.Payload,
-		}
-		if err := f.wal.Stage(b, &rec); err != nil {
-			// Every replica would fail alike only on a bug; skipping the
-			// record here could fork the chain, so halt instead.
-			f.fail(fmt.Errorf("stage wal record for raft index %d: %w", l.Index, err))
-			if rerr := f.wal.Reload(); rerr != nil {
-				f.logger.Error("wal reload failed", "err", rerr)
+		r := ApplyResult{RaftIndex: l.Index, Ops: make([]OpResult, len(cmds))}
+		for j := range cmds {
+			c := &cmds[j]
+			rec := wal.Record{
+				Epoch: c.Epoch, Term: l.Term, Time: c.Time,
+				Namespace: c.Namespace, Key: c.Key, Op: c.Op, Payload: c.Payload,
 			}
-			return f.ApplyBatch(logs)
-		}
-		switch c.Op {
-		case wal.OpPut:
-			_ = b.Set(stateKey(c.Namespace, c.Key), c.Payload, nil)
-		case wal.OpDelete:
-			_ = b.Delete(stateKey(c.Namespace, c.Key), nil)
-		case wal.OpKey:
-			// The first key committed for a namespace wins on every
-			// replica (two leaders in a row may each have proposed one);
-			// later ones stay in the WAL but are not installed.
-			if !keySeen[c.Namespace] && !f.hasNSKey(c.Namespace) {
-				keySeen[c.Namespace] = true
-				_ = b.Set(metaKeyFor(c.Namespace), c.Payload, nil)
-				keys = append(keys, c)
+			if err := f.wal.Stage(b, &rec); err != nil {
+				// Every replica would fail alike only on a bug; skipping the
+				// record here could fork the chain, so halt instead.
+				f.fail(fmt.Errorf("stage wal record for raft index %d: %w", l.Index, err))
+				if rerr := f.wal.Reload(); rerr != nil {
+					f.logger.Error("wal reload failed", "err", rerr)
+				}
+				return f.ApplyBatch(logs)
 			}
+			switch c.Op {
+			case wal.OpPut:
+				_ = b.Set(stateKey(c.Namespace, c.Key), c.Payload, nil)
+			case wal.OpDelete:
+				_ = b.Delete(stateKey(c.Namespace, c.Key), nil)
+			case wal.OpKey:
+				// The first key committed for a namespace wins on every
+				// replica (two leaders in a row may each have proposed one);
+				// later ones stay in the WAL but are not installed.
+				if !keySeen[c.Namespace] && !f.hasNSKey(c.Namespace) {
+					keySeen[c.Namespace] = true
+					_ = b.Set(metaKeyFor(c.Namespace), c.Payload, nil)
+					keys = append(keys, *c)
+				}
+			}
+			r.Ops[j] = OpResult{WALIndex: rec.Index, Hash: rec.Hash}
 		}
-		r := ApplyResult{RaftIndex: l.Index, WALIndex: rec.Index, Hash: rec.Hash}
 		out[i] = r
 		results = append(results, r)
 	}

@@ -51,14 +51,14 @@ func openFaultyFSM(tb testing.TB) (*FSM, *errorfs.Toggle, *pebble.DB) {
 
 func putLog(index uint64, key string) *raft.Log {
 	c := command{Op: wal.OpPut, Epoch: 1, Time: int64(index), Namespace: "ns", Key: key, Payload: []byte("v")}
-	return &raft.Log{Index: index, Term: 1, Type: raft.LogCommand, Data: c.marshal()}
+	return &raft.Log{Index: index, Term: 1, Type: raft.LogCommand, Data: marshalBatch([]*command{&c})}
 }
 
 func TestFSM_ApplyBatch(t *testing.T) {
 	f, _, _ := openFaultyFSM(t)
 	t.Run("applies and skips replays", func(t *testing.T) {
 		out := f.ApplyBatch([]*raft.Log{putLog(1, "a"), putLog(2, "b")})
-		if r := out[1].(ApplyResult); r.Err != nil || r.WALIndex != 2 {
+		if r := out[1].(ApplyResult); r.Err != nil || len(r.Ops) != 1 || r.Ops[0].WALIndex != 2 {
 			t.Fatalf("got %+v, want WAL index 2", r)
 		}
 		// A replay of the same Raft indices after a restart is a no-op.
@@ -70,13 +70,25 @@ func TestFSM_ApplyBatch(t *testing.T) {
 			t.Fatalf("got applied %d, want 2", got)
 		}
 	})
+	t.Run("batch of three", func(t *testing.T) {
+		cs := []*command{
+			{Op: wal.OpPut, Epoch: 1, Namespace: "ns", Key: "x", Payload: []byte("1")},
+			{Op: wal.OpDelete, Epoch: 1, Namespace: "ns", Key: "a"},
+			{Op: wal.OpPut, Epoch: 1, Namespace: "ns", Key: "y", Payload: []byte("2")},
+		}
+		out := f.ApplyBatch([]*raft.Log{{Index: 3, Term: 1, Type: raft.LogCommand, Data: marshalBatch(cs)}})
+		r := out[0].(ApplyResult)
+		if r.Err != nil || len(r.Ops) != 3 || r.Ops[0].WALIndex != 3 || r.Ops[2].WALIndex != 5 {
+			t.Fatalf("got %+v, want WAL indices 3..5", r)
+		}
+	})
 	t.Run("undecodable command", func(t *testing.T) {
-		out := f.ApplyBatch([]*raft.Log{{Index: 3, Term: 1, Type: raft.LogCommand, Data: []byte{9, 9}}})
+		out := f.ApplyBatch([]*raft.Log{{Index: 4, Term: 1, Type: raft.LogCommand, Data: []byte{9, 9}}})
 		if r := out[0].(ApplyResult); !errors.Is(r.Err, ErrBadCommand) {
 			t.Fatalf("got %v, want ErrBadCommand", r.Err)
 		}
-		if got := f.Applied(); got != 3 {
-			t.Fatalf("got applied %d, want 3 (skipped identically on every replica)", got)
+		if got := f.Applied(); got != 4 {
+			t.Fatalf("got applied %d, want 4 (skipped identically on every replica)", got)
 		}
 	})
 }

@@ -17,6 +17,7 @@ type metrics struct {
 	writes        *prometheus.CounterVec
 	leaderChanges prometheus.Counter
 	forwarded     prometheus.Counter
+	batchOps      prometheus.Histogram
 }
 
 func newMetrics(c *Cell, reg prometheus.Registerer) *metrics {
@@ -39,12 +40,17 @@ func newMetrics(c *Cell, reg prometheus.Registerer) *metrics {
 			Name: "jumeau_cell_forwarded_total",
 			Help: "Requests this site forwarded to the cell leader.",
 		}),
+		batchOps: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "jumeau_cell_batch_writes",
+			Help:    "Writes packed into one Raft entry by the leader's group commit.",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 10),
+		}),
 	}
 	gauge := func(name, help string, f func() float64) prometheus.Collector {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f)
 	}
 	m.cols = []prometheus.Collector{
-		m.commitLatency, m.writes, m.leaderChanges, m.forwarded,
+		m.commitLatency, m.writes, m.leaderChanges, m.forwarded, m.batchOps,
 		gauge("jumeau_cell_is_leader", "1 if this site is the cell leader.", func() float64 {
 			if c.raft.State() == raft.Leader {
 				return 1

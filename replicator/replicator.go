@@ -43,6 +43,10 @@ type Config struct {
 	TrailingLogs       uint64
 	// ApplyTimeout bounds a write when the caller's context has no deadline.
 	ApplyTimeout time.Duration
+	// MaxInFlightEntries bounds the Raft entries the leader's group
+	// commit keeps in flight; writes arriving meanwhile share the next
+	// entry (see propose.go).
+	MaxInFlightEntries int
 	// RaftLogLevel is hashicorp/raft's log level (trace, debug, info, warn, error, off).
 	RaftLogLevel string
 }
@@ -60,6 +64,7 @@ func DefaultConfig() Config {
 		SnapshotThreshold:  65536,
 		TrailingLogs:       65536,
 		ApplyTimeout:       10 * time.Second,
+		MaxInFlightEntries: 2,
 		RaftLogLevel:       "warn",
 	}
 }
@@ -83,6 +88,8 @@ func (c Config) Validate() error {
 		return errors.New("replicator config: raft max_append_entries must be within 1..1024")
 	case c.ApplyTimeout <= 0:
 		return errors.New("replicator config: apply timeout must be > 0")
+	case c.MaxInFlightEntries < 1 || c.MaxInFlightEntries > 64:
+		return errors.New("replicator config: raft max_inflight_entries must be within 1..64")
 	}
 	self := false
 	seen := map[string]bool{}
@@ -147,6 +154,7 @@ type Cell struct {
 
 	keyMu sync.Mutex
 	fwd   *forwarder
+	prop  *proposer
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -239,9 +247,11 @@ func Open(cfg Config, deps Deps) (*Cell, error) {
 	c := &Cell{cfg: cfg, deps: deps, logger: logger, raft: r, trans: trans, fsm: fsm, ctx: ctx, cancel: cancel}
 	c.metrics = newMetrics(c, deps.Registerer)
 	c.fwd = newForwarder(c)
-	c.wg.Add(2)
+	c.prop = newProposer(c)
+	c.wg.Add(3)
 	go c.serveForward()
 	go c.observe()
+	go c.prop.run()
 	return c, nil
 }
 
@@ -374,28 +384,7 @@ func (c *Cell) leaderWrite(ctx context.Context, op wal.Op, ns, key string, value
 }
 
 func (c *Cell) apply(ctx context.Context, cmd *command) (Result, error) {
-	cmd.Time = time.Now().UnixNano()
-	f := c.raft.Apply(cmd.marshal(), c.deadline(ctx))
-	if err := f.Error(); err != nil {
-		switch {
-		case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipLost),
-			errors.Is(err, raft.ErrLeadershipTransferInProgress):
-			return Result{}, fmt.Errorf("apply %s %s/%s: %w", cmd.Op, cmd.Namespace, cmd.Key, ErrNotLeader)
-		case errors.Is(err, raft.ErrEnqueueTimeout):
-			return Result{}, fmt.Errorf("apply %s %s/%s: %w", cmd.Op, cmd.Namespace, cmd.Key, ErrTimeout)
-		case errors.Is(err, raft.ErrRaftShutdown):
-			return Result{}, ErrClosed
-		}
-		return Result{}, fmt.Errorf("apply %s %s/%s: %w", cmd.Op, cmd.Namespace, cmd.Key, err)
-	}
-	r, ok := f.Response().(ApplyResult)
-	if !ok {
-		return Result{}, fmt.Errorf("apply %s %s/%s: unexpected FSM response %T", cmd.Op, cmd.Namespace, cmd.Key, f.Response())
-	}
-	if r.Err != nil {
-		return Result{}, fmt.Errorf("apply %s %s/%s: %w", cmd.Op, cmd.Namespace, cmd.Key, r.Err)
-	}
-	return Result{RaftIndex: r.RaftIndex, WALIndex: r.WALIndex, Hash: r.Hash}, nil
+	return c.prop.propose(ctx, cmd)
 }
 
 // ensureKey makes sure the namespace has a data key on every site: the

@@ -13,7 +13,7 @@ mkdir -p "$OUT"
 if [ -f "$LAB/lab.json" ]; then "$BIN" lab down --dir "$LAB" >/dev/null 2>&1 || true; fi
 rm -rf "$LAB"
 "$BIN" lab up --dir "$LAB" --sites 3 ${LINK_DELAY:+--link-delay $LINK_DELAY} >/dev/null
-trap '"$BIN" lab down --dir "$LAB" >/dev/null 2>&1 || true' EXIT
+trap '"$BIN" lab down --dir "$LAB" >/dev/null 2>&1 || true; [ -n "${KEEP:-}" ] || rm -rf "$LAB"' EXIT
 : > "$OUT/lab-bench.jsonl"
 for i in $(seq "$RUNS"); do
   "$BIN" bench --lab "$LAB" --clients 64 --ops "$OPS" --size 1024 --max-time "$MAXTIME" --namespace "run$i" --json | tee -a "$OUT/lab-bench.jsonl"
