@@ -13,15 +13,20 @@ import (
 )
 
 // BenchmarkCell_Put measures the commit path without HTTP: 64 concurrent
-// writers of 1 KiB values on the leader of a 3-site cell (sealing, Raft
-// over QUIC through fault links, Pebble fsync on every site). The "delay"
-// cases add a one-way delay to every site-to-site link.
+// writers of 1 KiB values on the leader of a 3-site cell (sealing, group
+// commit, Raft over QUIC, Pebble fsync on every site). "direct" is the
+// baseline without fault-link relays; the "links" cases go through them,
+// with an added one-way delay.
 func BenchmarkCell_Put(b *testing.B) {
-	for _, delay := range []time.Duration{0, time.Millisecond} {
-		b.Run(fmt.Sprintf("delay=%v", delay), func(b *testing.B) {
-			c := cluster.New(b, cluster.Options{})
-			if delay > 0 {
-				c.SetLinks(faultlink.Params{Delay: delay})
+	for _, tc := range []struct {
+		name   string
+		direct bool
+		delay  time.Duration
+	}{{"direct", true, 0}, {"links/delay=0", false, 0}, {"links/delay=1ms", false, time.Millisecond}} {
+		b.Run(tc.name, func(b *testing.B) {
+			c := cluster.New(b, cluster.Options{Direct: tc.direct})
+			if tc.delay > 0 {
+				c.SetLinks(faultlink.Params{Delay: tc.delay})
 			}
 			cell := c.Node(c.WaitLeader("")).Cell()
 			value := make([]byte, 1024)
