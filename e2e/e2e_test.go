@@ -349,3 +349,13 @@ func TestCLI(t *testing.T) {
 		t.Fatalf("serve with unknown key: got exit %d, stderr %q, want an error naming node.colour", code, se)
 	}
 }
+
+// reload re-reads lab.json (pids change when nodes restart).
+func reload(tb testing.TB, dir string) (*lab.Lab, error) {
+	tb.Helper()
+	l, err := lab.Load(dir)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return l, nil
+}

@@ -300,13 +300,6 @@ func (c *Cell) WaitLeader(ctx context.Context) (string, error) {
 	}
 }
 
-func (c *Cell) deadline(ctx context.Context) time.Duration {
-	if d, ok := ctx.Deadline(); ok {
-		return max(time.Until(d), time.Millisecond)
-	}
-	return c.cfg.ApplyTimeout
-}
-
 // Put writes value under ns/key. The leader seals it and commits it through
 // Raft; a follower forwards the plaintext to the leader over the cell's
 // mutually authenticated QUIC link.
