@@ -291,6 +291,7 @@ func Prepare(opts Options) (*Lab, error) {
 		cfg.Listen = node.ListenConfig{QUIC: n.QUIC, API: n.API, Metrics: n.Metrics, Pprof: true}
 		cfg.TLS = node.TLSConfig{CA: cred.CA, Cert: cred.Cert, Key: cred.Key}
 		cfg.Cell.Sites = names
+		cfg.Cell.Bootstrap = true // a brand-new lab cell
 		cfg.Keyring = node.KeyringConfig{File: filepath.Join(filepath.Dir(n.Config), "keyring.json"), KEKFile: kekFile}
 		cfg.Raft.LogLevel = opts.RaftLogLevel
 		for _, ln := range l.Links.Links {

@@ -106,7 +106,9 @@ func DefaultConfig() Config {
 	return Config{
 		Node:   NodeConfig{Role: "site", Region: "monaco"},
 		Listen: ListenConfig{QUIC: "127.0.0.1:7001", API: "127.0.0.1:8001"},
-		Cell:   CellConfig{Bootstrap: true, Epoch: 1},
+		// Bootstrap is off by default: a site restarted empty must rejoin
+		// the cell, never found a new one (see docs/config.md).
+		Cell: CellConfig{Bootstrap: false, Epoch: 1},
 		Raft: RaftConfig{
 			HeartbeatTimeout:   rc.HeartbeatTimeout,
 			ElectionTimeout:    rc.ElectionTimeout,

@@ -180,7 +180,7 @@ func verifyWALTail(w *wal.Log, n uint64) error {
 	from := max(w.First(), last-min(last, n)+1)
 	if err := w.Verify(from, last); err != nil {
 		return fmt.Errorf("node: the WAL on disk does not verify (%w): this site's data is damaged; "+
-			"move its data_dir aside and restart it empty, it will be rebuilt from the cell by a snapshot", err)
+			"move its data_dir aside and restart it empty with cell.bootstrap false: the leader rebuilds it with a snapshot", err)
 	}
 	return nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/monaco-sovereign/jumeau/transport"
@@ -32,17 +31,16 @@ const (
 	codeInternal   uint8 = 6
 
 	maxForwardFrame = 17 << 20
-	fwdIdlePerPeer  = 128
 )
 
 type fwdRequest struct {
-	Op       uint8  `codec:"o"`
-	NS       string `codec:"n"`
-	Key      string `codec:"k"`
-	Value    []byte `codec:"v"`
-	Prefix   string `codec:"p"`
-	Limit    int    `codec:"l"`
-	Deadline int64  `codec:"d"` // unix ns; 0 = leader's default
+	Op      uint8  `codec:"o"`
+	NS      string `codec:"n"`
+	Key     string `codec:"k"`
+	Value   []byte `codec:"v"`
+	Prefix  string `codec:"p"`
+	Limit   int    `codec:"l"`
+	Timeout int64  `codec:"t"` // ns left for the request; 0 = the leader's default
 }
 
 type fwdResponse struct {
@@ -117,86 +115,40 @@ func (f *fwdConn) roundTrip(req *fwdRequest) (*fwdResponse, error) {
 	return &resp, nil
 }
 
-// forwarder keeps a pool of idle forwarding streams per leader.
+// forwarder sends requests to the leader, one QUIC stream per request
+// (opening one costs no round trip). A request is retried only when its
+// stream could not be opened, i.e. nothing was sent; once sent, a failure
+// leaves the outcome unknown and is reported as such (ErrTimeout).
 type forwarder struct {
-	c    *Cell
-	mu   sync.Mutex
-	idle map[string][]*fwdConn
+	c *Cell
 }
 
-func newForwarder(c *Cell) *forwarder {
-	return &forwarder{c: c, idle: map[string][]*fwdConn{}}
-}
+func newForwarder(c *Cell) *forwarder { return &forwarder{c: c} }
 
-func (f *forwarder) get(ctx context.Context, leader string) (*fwdConn, error) {
-	f.mu.Lock()
-	if l := f.idle[leader]; len(l) > 0 {
-		fc := l[len(l)-1]
-		f.idle[leader] = l[:len(l)-1]
-		f.mu.Unlock()
-		return fc, nil
-	}
-	f.mu.Unlock()
-	s, err := f.c.deps.Endpoint.Open(ctx, leader, transport.KindForward)
-	if err != nil {
-		return nil, err
-	}
-	return &fwdConn{s: s, enc: transport.NewEncoder(s), dec: transport.NewDecoder(s, maxForwardFrame)}, nil
-}
-
-func (f *forwarder) put(leader string, fc *fwdConn) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.idle == nil || len(f.idle[leader]) >= fwdIdlePerPeer {
-		fc.s.Close()
-		return
-	}
-	f.idle[leader] = append(f.idle[leader], fc)
-}
-
-func (f *forwarder) close() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for _, l := range f.idle {
-		for _, fc := range l {
-			fc.s.Close()
-		}
-	}
-	f.idle = nil
-}
+func (f *forwarder) close() {}
 
 func (f *forwarder) do(ctx context.Context, leader string, req *fwdRequest) (*fwdResponse, error) {
-	if d, ok := ctx.Deadline(); ok {
-		req.Deadline = d.UnixNano()
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(f.c.cfg.ApplyTimeout)
 	}
-	// A pooled stream may have died with its connection (leader restart):
-	// retry once on a fresh stream.
-	for attempt := 0; ; attempt++ {
-		fc, err := f.get(ctx, leader)
-		if err != nil {
-			return nil, fmt.Errorf("forward to leader %s: %w: %v", leader, ErrNoLeader, err)
-		}
-		if d, ok := ctx.Deadline(); ok {
-			_ = fc.s.SetDeadline(d)
-		} else {
-			_ = fc.s.SetDeadline(time.Now().Add(f.c.cfg.ApplyTimeout + time.Second))
-		}
-		resp, err := fc.roundTrip(req)
-		if err != nil {
-			fc.s.Close()
-			if attempt == 0 && ctx.Err() == nil && !errors.Is(err, transport.ErrRefused) {
-				continue
-			}
-			if ctx.Err() != nil {
-				return nil, fmt.Errorf("forward to leader %s: %w", leader, ErrTimeout)
-			}
-			return nil, fmt.Errorf("forward to leader %s: %w: %v", leader, ErrNoLeader, err)
-		}
-		_ = fc.s.SetDeadline(time.Time{})
-		f.put(leader, fc)
-		f.c.metrics.forwarded.Inc()
-		return resp, nil
+	// A duration, not a time: the leader's clock may differ from ours.
+	req.Timeout = int64(time.Until(deadline))
+	s, err := f.c.deps.Endpoint.Open(ctx, leader, transport.KindForward)
+	if err != nil {
+		return nil, fmt.Errorf("forward to leader %s: %w: %v", leader, ErrNoLeader, err)
 	}
+	defer s.Close()
+	_ = s.SetDeadline(deadline.Add(500 * time.Millisecond))
+	enc := transport.NewEncoder(s)
+	enc.SetMaxFrame(maxForwardFrame)
+	fc := &fwdConn{s: s, enc: enc, dec: transport.NewDecoder(s, maxForwardFrame)}
+	resp, err := fc.roundTrip(req)
+	if err != nil {
+		return nil, fmt.Errorf("forward to leader %s: no answer, the outcome is unknown: %w: %v", leader, ErrTimeout, err)
+	}
+	f.c.metrics.forwarded.Inc()
+	return resp, nil
 }
 
 func (f *forwarder) write(ctx context.Context, leader string, op wal.Op, ns, key string, value []byte) (Result, error) {
@@ -261,6 +213,7 @@ func (c *Cell) handleForward(s *transport.Stream) {
 	defer c.wg.Done()
 	defer s.Close()
 	enc := transport.NewEncoder(s)
+	enc.SetMaxFrame(maxForwardFrame)
 	dec := transport.NewDecoder(s, maxForwardFrame)
 	stop := context.AfterFunc(c.ctx, func() { s.Close() })
 	defer stop()
@@ -280,16 +233,21 @@ func (c *Cell) handleForward(s *transport.Stream) {
 		}
 		resp := c.serveForwardRequest(&req)
 		if err := enc.Encode(frameFwdResponse, resp); err != nil {
-			return
+			// Too large or unencodable: answer with the reason rather
+			// than leave the follower guessing.
+			msg := fmt.Sprintf("response not sent: %v (narrow the request, e.g. a smaller list limit)", err)
+			if err := enc.Encode(frameFwdResponse, &fwdResponse{Code: codeBadRequest, Msg: msg}); err != nil {
+				return
+			}
 		}
 	}
 }
 
 func (c *Cell) serveForwardRequest(req *fwdRequest) *fwdResponse {
 	ctx := c.ctx
-	if req.Deadline > 0 {
+	if req.Timeout > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, time.Unix(0, req.Deadline))
+		ctx, cancel = context.WithTimeout(ctx, time.Duration(req.Timeout))
 		defer cancel()
 	}
 	if !c.IsLeader() {

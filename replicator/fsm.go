@@ -267,15 +267,18 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 		f.fail(fmt.Errorf("commit raft entries %d..%d: %w", logs[0].Index, last, err))
 		return f.ApplyBatch(logs)
 	}
+	f.applied.Store(last)
 	for _, c := range keys {
 		if f.keys == nil {
 			continue
 		}
 		if err := f.keys.Install(c.Namespace, c.Payload); err != nil {
-			f.logger.Error("installing namespace key failed", "namespace", c.Namespace, "err", err)
+			// This site cannot unseal the namespace: stop applying; at
+			// restart it retries from the replicated state (and refuses to
+			// start with the reason if it still cannot).
+			f.fail(fmt.Errorf("install data key of namespace %s: %w", c.Namespace, err))
 		}
 	}
-	f.applied.Store(last)
 	if f.OnApply != nil && len(results) > 0 {
 		f.OnApply(results)
 	}
@@ -295,6 +298,11 @@ func (f *FSM) hasNSKey(ns string) bool {
 // Snapshot implements raft.FSM. It is called on the FSM goroutine, so the
 // Pebble snapshot and the WAL tip it records are consistent.
 func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
+	// A halted FSM is behind Raft's applied index: a snapshot labelled with
+	// Raft's index would hide the entries it never applied.
+	if err := f.Failed(); err != nil {
+		return nil, fmt.Errorf("fsm: no snapshot while halted: %w", err)
+	}
 	// Make everything applied so far durable before Raft may compact the
 	// log behind this snapshot (the FSM writes with NoSync).
 	if err := f.db.LogData(nil, pebble.Sync); err != nil {
@@ -469,6 +477,12 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 		return fmt.Errorf("fsm restore: %w: version %d", ErrBadSnapshot, hdr[0])
 	}
 	applied := binary.BigEndian.Uint64(hdr[1:])
+	if applied <= f.Applied() {
+		// This site already holds everything the snapshot does (raft
+		// restores the newest snapshot at every start).
+		f.logger.Debug("snapshot already applied, skipping restore", "snapshot_applied", applied, "applied", f.Applied())
+		return nil
+	}
 	anchorIdx := binary.BigEndian.Uint64(hdr[9:])
 	var anchorHash [32]byte
 	copy(anchorHash[:], hdr[17:])

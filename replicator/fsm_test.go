@@ -217,3 +217,27 @@ func copyDir(from, to string) error {
 	}
 	return nil
 }
+
+func TestMapRaftErr(t *testing.T) {
+	cases := []struct {
+		in   error
+		want error
+	}{
+		{raft.ErrNotLeader, ErrNotLeader},                    // never appended: retry is safe
+		{raft.ErrLeadershipTransferInProgress, ErrNotLeader}, // never appended
+		{raft.ErrLeadershipLost, ErrTimeout},                 // appended, may commit: outcome unknown
+		{raft.ErrEnqueueTimeout, ErrTimeout},
+		{raft.ErrRaftShutdown, ErrClosed},
+	}
+	for _, tc := range cases {
+		t.Run(tc.in.Error(), func(t *testing.T) {
+			got := mapRaftErr(tc.in)
+			if !errors.Is(got, tc.want) {
+				t.Fatalf("got %v, want %v", got, tc.want)
+			}
+			if tc.want == ErrTimeout && errors.Is(got, ErrNotLeader) {
+				t.Fatalf("got %v: an ambiguous outcome must not look retryable", got)
+			}
+		})
+	}
+}

@@ -57,6 +57,8 @@ func (p *proposer) propose(ctx context.Context, cmd *command) (Result, error) {
 	select {
 	case r := <-pr.done:
 		return r.res, r.err
+	case <-ctx.Done():
+		return Result{}, fmt.Errorf("propose %s %s/%s: %w", cmd.Op, cmd.Namespace, cmd.Key, ErrTimeout)
 	case <-p.c.ctx.Done():
 		return Result{}, ErrClosed
 	}
@@ -131,9 +133,13 @@ func mapRaftErr(err error) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipLost),
-		errors.Is(err, raft.ErrLeadershipTransferInProgress):
+	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipTransferInProgress):
+		// The entry was never appended: safe to retry elsewhere.
 		return fmt.Errorf("%w (%v)", ErrNotLeader, err)
+	case errors.Is(err, raft.ErrLeadershipLost):
+		// The entry is in the log and the next leader may still commit
+		// it: the outcome is unknown, so it must not be retried blindly.
+		return fmt.Errorf("%w: leadership lost before the commit was confirmed (%v)", ErrTimeout, err)
 	case errors.Is(err, raft.ErrEnqueueTimeout):
 		return fmt.Errorf("%w (%v)", ErrTimeout, err)
 	case errors.Is(err, raft.ErrRaftShutdown):

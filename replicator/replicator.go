@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -155,6 +156,9 @@ type Cell struct {
 	keyMu sync.Mutex
 	fwd   *forwarder
 	prop  *proposer
+	// termCommitted is the last term in which this leader saw an entry of
+	// its own term committed (read barrier).
+	termCommitted atomic.Uint64
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -202,9 +206,11 @@ func Open(cfg Config, deps Deps) (*Cell, error) {
 	rc.SnapshotInterval = cfg.SnapshotInterval
 	rc.SnapshotThreshold = cfg.SnapshotThreshold
 	rc.TrailingLogs = cfg.TrailingLogs
-	// The FSM is persistent and idempotent by index: no need to reload a
-	// snapshot into it at start (see FSM.ApplyBatch and FSM.Snapshot).
-	rc.NoSnapshotRestoreOnStart = true
+	// Raft restores the newest snapshot at start and then replays the log
+	// after it. The FSM is persistent: Restore skips a snapshot it already
+	// holds (applied index at or past the snapshot's) after reading only its
+	// header, and restores one it does not (a crash after raft stored an
+	// installed snapshot but before the FSM committed it).
 	rc.Logger = hl
 	if err := raft.ValidateConfig(rc); err != nil {
 		return nil, fmt.Errorf("replicator: raft config: %w", err)
@@ -400,7 +406,7 @@ func (c *Cell) ensureKey(ctx context.Context, ns string) error {
 		return fmt.Errorf("replicate data key for namespace %s: %w", ns, err)
 	}
 	if !c.deps.Keys.Has(ns) {
-		return fmt.Errorf("data key for namespace %s was committed but not installed: %w", ns, ErrNotLeader)
+		return fmt.Errorf("data key for namespace %s was committed but this site could not install it (see its log; is the key-encryption key right?)", ns)
 	}
 	return nil
 }
@@ -415,14 +421,46 @@ const (
 	Stale
 )
 
-// readBarrier implements the Raft read-index protocol on the leader: take
-// the commit index, confirm leadership with a quorum, wait until applied.
+// readBarrier implements the Raft read-index protocol on the leader: make
+// sure the leader has committed an entry of its own term (a new leader's
+// commit index can lag the writes its predecessor acknowledged until its
+// first entry commits), take the commit index, confirm leadership with a
+// quorum, and wait until the state has applied that index.
 func (c *Cell) readBarrier(ctx context.Context) error {
+	if err := c.waitTermCommitted(ctx); err != nil {
+		return err
+	}
 	idx := c.raft.CommitIndex()
 	if err := c.raft.VerifyLeader().Error(); err != nil {
 		return fmt.Errorf("read barrier: %w", ErrNotLeader)
 	}
 	return c.WaitApplied(ctx, c.fsmVisible(idx))
+}
+
+// waitTermCommitted waits until the entry at the commit index belongs to
+// the current term; the term it was seen for is cached.
+func (c *Cell) waitTermCommitted(ctx context.Context) error {
+	for {
+		term := c.raft.CurrentTerm()
+		if c.termCommitted.Load() == term {
+			return nil
+		}
+		if !c.IsLeader() {
+			return fmt.Errorf("read barrier: %w", ErrNotLeader)
+		}
+		var l raft.Log
+		if err := c.deps.LogStore.GetLog(c.raft.CommitIndex(), &l); err == nil && l.Term == term {
+			c.termCommitted.Store(term)
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("read barrier: leader has not committed an entry of term %d yet: %w", term, ErrTimeout)
+		case <-c.ctx.Done():
+			return ErrClosed
+		case <-time.After(time.Millisecond):
+		}
+	}
 }
 
 // fsmVisible returns the highest index <= idx that the FSM will see: Raft
