@@ -142,10 +142,11 @@ func (s *Server) routes() http.Handler {
 // it cannot change during a TLS connection, and verifying the chain costs a
 // signature check that would otherwise be paid on every request.
 type connAuth struct {
-	once   sync.Once
-	id     pki.Identity
-	status int
-	msg    string
+	once     sync.Once
+	id       pki.Identity
+	status   int
+	msg      string
+	notAfter time.Time
 }
 
 type connAuthKey struct{}
@@ -185,7 +186,18 @@ func (s *Server) auth(roles []pki.Role, h http.HandlerFunc) http.Handler {
 		if ca == nil {
 			ca = &connAuth{}
 		}
-		ca.once.Do(func() { ca.id, ca.status, ca.msg = s.verifyClient(r) })
+		ca.once.Do(func() {
+			ca.id, ca.status, ca.msg = s.verifyClient(r)
+			if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
+				ca.notAfter = r.TLS.PeerCertificates[0].NotAfter
+			}
+		})
+		if ca.status == 0 && time.Now().After(ca.notAfter) {
+			// A keep-alive connection outlived its certificate.
+			writeError(w, http.StatusUnauthorized, "unauthenticated",
+				"client certificate expired during this connection: reconnect with a renewed certificate")
+			return
+		}
 		if ca.status != 0 {
 			code := "unauthenticated"
 			if ca.status == http.StatusForbidden {

@@ -183,16 +183,22 @@ func Up(ctx context.Context, opts Options) (*Lab, error) {
 	} else {
 		return nil, err
 	}
+	// lab.json is saved after every start, so `lab down` finds whatever
+	// was started even if a later start fails.
 	if err := l.startLinks(); err != nil {
+		return nil, err
+	}
+	if err := l.save(); err != nil {
 		return nil, err
 	}
 	for i := range l.Nodes {
 		if err := l.start(&l.Nodes[i]); err != nil {
+			_ = l.Down(5 * time.Second)
 			return nil, err
 		}
-	}
-	if err := l.save(); err != nil {
-		return nil, err
+		if err := l.save(); err != nil {
+			return nil, err
+		}
 	}
 	wctx, cancel := context.WithTimeout(ctx, opts.ReadyTimeout)
 	defer cancel()
@@ -391,7 +397,7 @@ func spawn(bin string, args []string, logFile string) (int, error) {
 }
 
 func (l *Lab) startLinks() error {
-	if Alive(l.Links.PID) {
+	if aliveWith(l.Links.PID, l.Links.Config) {
 		return nil
 	}
 	pid, err := spawn(l.Binary, []string{"lab", "links", "--config", l.Links.Config, "--control", l.Links.Control}, l.Links.Log)
@@ -412,7 +418,7 @@ func (l *Lab) startLinks() error {
 }
 
 func (l *Lab) start(n *Node) error {
-	if Alive(n.PID) {
+	if aliveWith(n.PID, n.Config) {
 		return nil
 	}
 	pid, err := spawn(l.Binary, []string{"serve", "--config", n.Config}, n.Log)
@@ -442,7 +448,7 @@ func (l *Lab) Kill(name string, sig syscall.Signal) error {
 	if err != nil {
 		return err
 	}
-	if !Alive(n.PID) {
+	if !aliveWith(n.PID, n.Config) {
 		return nil
 	}
 	if err := syscall.Kill(n.PID, sig); err != nil {
@@ -457,7 +463,7 @@ func (l *Lab) WaitExit(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	for Alive(n.PID) {
+	for aliveWith(n.PID, n.Config) {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("lab: %s (pid %d) still running: %w", name, n.PID, ctx.Err())
@@ -470,22 +476,26 @@ func (l *Lab) WaitExit(ctx context.Context, name string) error {
 // Down stops every process (SIGTERM, then SIGKILL after grace) and keeps
 // the data.
 func (l *Lab) Down(grace time.Duration) error {
-	pids := []int{l.Links.PID}
-	for _, n := range l.Nodes {
-		pids = append(pids, n.PID)
+	type proc struct {
+		pid int
+		arg string
 	}
-	for _, p := range pids {
-		if Alive(p) {
-			_ = syscall.Kill(p, syscall.SIGTERM)
+	procs := []proc{{l.Links.PID, l.Links.Config}}
+	for _, n := range l.Nodes {
+		procs = append(procs, proc{n.PID, n.Config})
+	}
+	for _, p := range procs {
+		if aliveWith(p.pid, p.arg) {
+			_ = syscall.Kill(p.pid, syscall.SIGTERM)
 		}
 	}
 	deadline := time.Now().Add(grace)
-	for _, p := range pids {
-		for Alive(p) && time.Now().Before(deadline) {
+	for _, p := range procs {
+		for aliveWith(p.pid, p.arg) && time.Now().Before(deadline) {
 			time.Sleep(10 * time.Millisecond)
 		}
-		if Alive(p) {
-			_ = syscall.Kill(p, syscall.SIGKILL)
+		if aliveWith(p.pid, p.arg) {
+			_ = syscall.Kill(p.pid, syscall.SIGKILL)
 		}
 	}
 	return nil
@@ -493,11 +503,11 @@ func (l *Lab) Down(grace time.Duration) error {
 
 func (l *Lab) alive() []string {
 	var out []string
-	if Alive(l.Links.PID) {
+	if aliveWith(l.Links.PID, l.Links.Config) {
 		out = append(out, fmt.Sprintf("links pid %d", l.Links.PID))
 	}
 	for _, n := range l.Nodes {
-		if Alive(n.PID) {
+		if aliveWith(n.PID, n.Config) {
 			out = append(out, fmt.Sprintf("%s pid %d", n.Name, n.PID))
 		}
 	}
@@ -505,7 +515,11 @@ func (l *Lab) alive() []string {
 }
 
 // Alive reports whether pid is a live (non-zombie) jumeau process.
-func Alive(pid int) bool {
+func Alive(pid int) bool { return aliveWith(pid, "") }
+
+// aliveWith also requires arg among the process's command-line arguments
+// (its config file), so a reused pid is not mistaken for a lab process.
+func aliveWith(pid int, arg string) bool {
 	if pid <= 0 {
 		return false
 	}
@@ -516,10 +530,22 @@ func Alive(pid int) bool {
 	// Format: pid (comm) state ...
 	s := string(b)
 	i := strings.LastIndexByte(s, ')')
-	if i < 0 || i+2 >= len(s) || s[i+2] == 'Z' || s[i+2] == 'X' {
+	if i < 0 || i+2 >= len(s) || s[i+2] == 'Z' || s[i+2] == 'X' || !strings.Contains(s[:i], "jumeau") {
 		return false
 	}
-	return strings.Contains(s[:i], "jumeau")
+	if arg == "" {
+		return true
+	}
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil {
+		return false
+	}
+	for _, a := range strings.Split(string(cmdline), "\x00") {
+		if a == arg {
+			return true
+		}
+	}
+	return false
 }
 
 // Client returns an API client for a node, with the lab's client
@@ -547,7 +573,7 @@ func (l *Lab) WaitLeader(ctx context.Context, exclude string) (string, error) {
 	}()
 	for {
 		for _, n := range l.Nodes {
-			if n.Name == exclude || !Alive(n.PID) {
+			if n.Name == exclude || !aliveWith(n.PID, n.Config) {
 				continue
 			}
 			c := clients[n.Name]
