@@ -111,8 +111,17 @@ func (f *clientFlags) one() (*api.Client, error) {
 	return t[0].client, nil
 }
 
-func (f *clientFlags) ctx(parent context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(parent, f.timeout)
+// do runs fn with a client of the one node the flags name and a context
+// bounded by --timeout.
+func (f *clientFlags) do(parent context.Context, fn func(ctx context.Context, c *api.Client) error) error {
+	c, err := f.one()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(parent, f.timeout)
+	defer cancel()
+	return fn(ctx, c)
 }
 
 func newPutCmd() *cobra.Command {
@@ -142,19 +151,14 @@ func newPutCmd() *cobra.Command {
 				}
 				value = b
 			}
-			c, err := cf.one()
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			ctx, cancel := cf.ctx(cmd.Context())
-			defer cancel()
-			res, err := c.Put(ctx, args[0], args[1], value, dur)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "ok wal_index=%d raft_index=%d\n", res.WALIndex, res.RaftIndex)
-			return nil
+			return cf.do(cmd.Context(), func(ctx context.Context, c *api.Client) error {
+				res, err := c.Put(ctx, args[0], args[1], value, dur)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "ok wal_index=%d raft_index=%d\n", res.WALIndex, res.RaftIndex)
+				return nil
+			})
 		},
 	}
 	cf.register(cmd)
@@ -171,22 +175,17 @@ func newGetCmd() *cobra.Command {
 		Short: "Print a value alone on standard output (exit 1 if the key does not exist)",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := cf.one()
-			if err != nil {
+			return cf.do(cmd.Context(), func(ctx context.Context, c *api.Client) error {
+				v, err := c.Get(ctx, args[0], args[1], stale)
+				if errors.Is(err, api.ErrNotFound) {
+					return &exitError{code: 1, err: fmt.Errorf("%s/%s: no such key", args[0], args[1])}
+				}
+				if err != nil {
+					return err
+				}
+				_, err = cmd.OutOrStdout().Write(v)
 				return err
-			}
-			defer c.Close()
-			ctx, cancel := cf.ctx(cmd.Context())
-			defer cancel()
-			v, err := c.Get(ctx, args[0], args[1], stale)
-			if errors.Is(err, api.ErrNotFound) {
-				return &exitError{code: 1, err: fmt.Errorf("%s/%s: no such key", args[0], args[1])}
-			}
-			if err != nil {
-				return err
-			}
-			_, err = cmd.OutOrStdout().Write(v)
-			return err
+			})
 		},
 	}
 	cf.register(cmd)
@@ -201,19 +200,14 @@ func newDelCmd() *cobra.Command {
 		Short: "Delete a key",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := cf.one()
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			ctx, cancel := cf.ctx(cmd.Context())
-			defer cancel()
-			res, err := c.Delete(ctx, args[0], args[1])
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "ok wal_index=%d raft_index=%d\n", res.WALIndex, res.RaftIndex)
-			return nil
+			return cf.do(cmd.Context(), func(ctx context.Context, c *api.Client) error {
+				res, err := c.Delete(ctx, args[0], args[1])
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "ok wal_index=%d raft_index=%d\n", res.WALIndex, res.RaftIndex)
+				return nil
+			})
 		},
 	}
 	cf.register(cmd)
@@ -230,29 +224,24 @@ func newLsCmd() *cobra.Command {
 		Short: "List the keys of a namespace (one per line)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := cf.one()
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			ctx, cancel := cf.ctx(cmd.Context())
-			defer cancel()
-			res, err := c.List(ctx, args[0], prefix, limit, stale)
-			if err != nil {
-				return err
-			}
-			out := cmd.OutOrStdout()
-			if asJSON {
-				return json.NewEncoder(out).Encode(res)
-			}
-			for _, kv := range res.Items {
-				if values {
-					fmt.Fprintf(out, "%s\t%s\n", kv.Key, kv.Value)
-				} else {
-					fmt.Fprintln(out, kv.Key)
+			return cf.do(cmd.Context(), func(ctx context.Context, c *api.Client) error {
+				res, err := c.List(ctx, args[0], prefix, limit, stale)
+				if err != nil {
+					return err
 				}
-			}
-			return nil
+				out := cmd.OutOrStdout()
+				if asJSON {
+					return json.NewEncoder(out).Encode(res)
+				}
+				for _, kv := range res.Items {
+					if values {
+						fmt.Fprintf(out, "%s\t%s\n", kv.Key, kv.Value)
+					} else {
+						fmt.Fprintln(out, kv.Key)
+					}
+				}
+				return nil
+			})
 		},
 	}
 	cf.register(cmd)
