@@ -28,13 +28,7 @@ func TestLab_FullDisk(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var victim string
-	for _, n := range l.Nodes {
-		if n.Name != leader {
-			victim = n.Name
-			break
-		}
-	}
+	victim := followerOf(l, leader)
 	vn, _ := l.Node(victim)
 
 	// Move the victim's data onto a 16 MiB tmpfs.

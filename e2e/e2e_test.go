@@ -220,13 +220,7 @@ func TestLab_SIGKILLFollowerUnderLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var victim string
-	for _, n := range l.Nodes {
-		if n.Name != leader {
-			victim = n.Name
-			break
-		}
-	}
+	victim := followerOf(l, leader)
 	ld := newLoader(t, l)
 	lctx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
@@ -358,4 +352,14 @@ func reload(tb testing.TB, dir string) (*lab.Lab, error) {
 		tb.Fatal(err)
 	}
 	return l, nil
+}
+
+// followerOf returns the first lab node that is not leader.
+func followerOf(l *lab.Lab, leader string) string {
+	for _, n := range l.Nodes {
+		if n.Name != leader {
+			return n.Name
+		}
+	}
+	return ""
 }

@@ -125,8 +125,6 @@ type forwarder struct {
 
 func newForwarder(c *Cell) *forwarder { return &forwarder{c: c} }
 
-func (f *forwarder) close() {}
-
 func (f *forwarder) do(ctx context.Context, leader string, req *fwdRequest) (*fwdResponse, error) {
 	deadline, ok := ctx.Deadline()
 	if !ok {

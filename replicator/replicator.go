@@ -265,7 +265,6 @@ func Open(cfg Config, deps Deps) (*Cell, error) {
 func (c *Cell) Close() error {
 	c.cancel()
 	err := c.raft.Shutdown().Error()
-	c.fwd.close()
 	c.trans.Close()
 	c.wg.Wait()
 	c.metrics.unregister()
