@@ -63,14 +63,11 @@ func TestLab_FullDisk(t *testing.T) {
 	l, _ = reload(t, l.Dir)
 
 	ld := newLoader(t, l)
-	lctx, stop := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { ld.run(lctx, 32, 400000); close(done) }()
+	stop := ld.start(ctx, 32, 400000)
 
 	// The victim must stop by itself once its disk is full.
 	if err := l.WaitExit(ctx, victim); err != nil {
 		stop()
-		<-done
 		t.Fatalf("site %s on a full disk kept running: %v", victim, err)
 	}
 	logb, _ := os.ReadFile(vn.Log)
@@ -80,7 +77,6 @@ func TestLab_FullDisk(t *testing.T) {
 	base := ld.ackedCount()
 	waitAcked(t, ld, base+300) // the two other sites go on
 	stop()
-	<-done
 	ld.verify(t, leader)
 
 	// Back on a roomy disk (as an operator would), the site catches up.

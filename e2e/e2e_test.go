@@ -119,6 +119,15 @@ func (ld *loader) run(ctx context.Context, w int, max int64) {
 	wg.Wait()
 }
 
+// start runs the loader in the background; the returned func stops it
+// and waits until every worker is done.
+func (ld *loader) start(ctx context.Context, w int, max int64) (stop func()) {
+	lctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { ld.run(lctx, w, max); close(done) }()
+	return func() { cancel(); <-done }
+}
+
 func (ld *loader) ackedCount() int {
 	ld.mu.Lock()
 	defer ld.mu.Unlock()
@@ -180,9 +189,7 @@ func TestLab_SIGKILLLeader(t *testing.T) {
 		t.Fatal(err)
 	}
 	ld := newLoader(t, l)
-	lctx, stop := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { ld.run(lctx, 16, 200000); close(done) }()
+	stop := ld.start(ctx, 16, 200000)
 	waitAcked(t, ld, 500)
 
 	killed := time.Now()
@@ -201,7 +208,6 @@ func TestLab_SIGKILLLeader(t *testing.T) {
 	base := ld.ackedCount()
 	waitAcked(t, ld, base+500)
 	stop()
-	<-done
 	ld.verify(t, newLeader)
 
 	// The killed site restarts from its data directory and catches up.
@@ -222,9 +228,7 @@ func TestLab_SIGKILLFollowerUnderLoad(t *testing.T) {
 	}
 	victim := followerOf(l, leader)
 	ld := newLoader(t, l)
-	lctx, stop := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { ld.run(lctx, 16, 200000); close(done) }()
+	stop := ld.start(ctx, 16, 200000)
 	waitAcked(t, ld, 300)
 	if err := l.Kill(victim, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -232,7 +236,6 @@ func TestLab_SIGKILLFollowerUnderLoad(t *testing.T) {
 	base := ld.ackedCount()
 	waitAcked(t, ld, base+500)
 	stop()
-	<-done
 	ld.verify(t, leader)
 	if err := l.Start(victim); err != nil {
 		t.Fatal(err)

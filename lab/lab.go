@@ -514,11 +514,9 @@ func (l *Lab) alive() []string {
 	return out
 }
 
-// Alive reports whether pid is a live (non-zombie) jumeau process.
-func Alive(pid int) bool { return aliveWith(pid, "") }
-
-// aliveWith also requires arg among the process's command-line arguments
-// (its config file), so a reused pid is not mistaken for a lab process.
+// aliveWith reports whether pid is a live (non-zombie) jumeau process
+// with arg among its command-line arguments (its config file), so a reused
+// pid is never mistaken for a lab process.
 func aliveWith(pid int, arg string) bool {
 	if pid <= 0 {
 		return false
@@ -532,9 +530,6 @@ func aliveWith(pid int, arg string) bool {
 	i := strings.LastIndexByte(s, ')')
 	if i < 0 || i+2 >= len(s) || s[i+2] == 'Z' || s[i+2] == 'X' || !strings.Contains(s[:i], "jumeau") {
 		return false
-	}
-	if arg == "" {
-		return true
 	}
 	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
 	if err != nil {

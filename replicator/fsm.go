@@ -78,9 +78,6 @@ type FSM struct {
 	mu     sync.Mutex
 	notify chan struct{} // closed and replaced after every apply
 
-	// OnApply, if set, is called after each batch commits with the
-	// results, from the FSM goroutine. Set it before Raft starts.
-	OnApply func([]ApplyResult)
 	// OnFail, if set, is called once when the FSM halts (see Failed).
 	OnFail func(error)
 }
@@ -187,7 +184,6 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 		}
 		return out
 	}
-	results := make([]ApplyResult, 0, len(logs))
 	b := f.db.NewBatch()
 	defer b.Close()
 	applied := f.applied.Load()
@@ -247,7 +243,6 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 			r.Ops[j] = OpResult{WALIndex: rec.Index, Hash: rec.Hash}
 		}
 		out[i] = r
-		results = append(results, r)
 	}
 	if last == applied {
 		return out
@@ -278,9 +273,6 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 			// start with the reason if it still cannot).
 			f.fail(fmt.Errorf("install data key of namespace %s: %w", c.Namespace, err))
 		}
-	}
-	if f.OnApply != nil && len(results) > 0 {
-		f.OnApply(results)
 	}
 	f.signal()
 	return out
