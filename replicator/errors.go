@@ -28,3 +28,29 @@ var (
 	// ErrBadSnapshot means a snapshot stream is malformed.
 	ErrBadSnapshot = errors.New("replicator: malformed snapshot")
 )
+
+// Errors of region replication (shipper, twin receiver, durability and
+// the RPO guard).
+var (
+	// ErrReadOnly means this node is the Luxembourg twin: it serves reads
+	// (stale, from its own copy) and refuses writes until it is promoted.
+	ErrReadOnly = errors.New("replicator: this node is the twin: it serves reads only until it is promoted; send writes to a primary site")
+	// ErrNoTwin means a durability=twin write reached a cell with no twin
+	// configured (twin.name is empty).
+	ErrNoTwin = errors.New("replicator: durability=twin needs a twin: set twin.name on every site")
+	// ErrTwinUnconfirmed means a durability=twin write committed in the
+	// cell but the twin did not acknowledge it before the deadline; the
+	// write is not lost on the cell and may still reach the twin.
+	ErrTwinUnconfirmed = errors.New("replicator: the twin did not confirm the write in time (it is committed in the cell and may still reach the twin)")
+	// ErrRPOExceeded means the twin's lag is past sla.rpo and the guard
+	// is "block": the cell refuses writes until the twin catches up.
+	ErrRPOExceeded = errors.New("replicator: twin lag exceeds the RPO budget (sla.rpo_guard is block): writes resume when the twin catches up")
+	// ErrDiverged means the twin's WAL and the primary's disagree at the
+	// twin's last index (same index, different hash): shipping stops and
+	// an operator must reconcile.
+	ErrDiverged = errors.New("replicator: the twin's WAL diverges from the primary's")
+	// ErrRefused means the twin refused shipped records (broken chain,
+	// wrong epoch, unknown sender, replayed or out-of-order frame);
+	// nothing of the refused batch was stored.
+	ErrRefused = errors.New("replicator: twin refused shipped records")
+)
