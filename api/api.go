@@ -24,8 +24,8 @@ const MaxValueSize = 8 << 20
 
 // Backend is what the API serves (implemented by *replicator.Cell).
 type Backend interface {
-	Put(ctx context.Context, ns, key string, value []byte) (replicator.Result, error)
-	Delete(ctx context.Context, ns, key string) (replicator.Result, error)
+	Put(ctx context.Context, ns, key string, value []byte, d replicator.Durability) (replicator.Result, error)
+	Delete(ctx context.Context, ns, key string, d replicator.Durability) (replicator.Result, error)
 	Get(ctx context.Context, ns, key string, cons replicator.Consistency) ([]byte, error)
 	List(ctx context.Context, ns, prefix string, limit int, cons replicator.Consistency) ([]replicator.KV, error)
 }
@@ -229,19 +229,13 @@ func consistency(r *http.Request) (replicator.Consistency, error) {
 	}
 }
 
-func durability(r *http.Request) error {
-	switch v := r.URL.Query().Get("durability"); v {
-	case "", "cell":
-		return nil
-	case "twin":
-		return fmt.Errorf("%w: durability=twin needs a Luxembourg twin, which this version does not ship yet: use durability=cell", ErrNotImplemented)
-	default:
-		return fmt.Errorf("%w: durability %q: use cell", replicator.ErrBadRequest, v)
-	}
+func durability(r *http.Request) (replicator.Durability, error) {
+	return replicator.ParseDurability(r.URL.Query().Get("durability"))
 }
 
 func (s *Server) put(w http.ResponseWriter, r *http.Request) {
-	if err := durability(r); err != nil {
+	d, err := durability(r)
+	if err != nil {
 		s.fail(w, err)
 		return
 	}
@@ -250,7 +244,7 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, fmt.Errorf("%w: read value: %v (values are limited to %d bytes)", replicator.ErrBadRequest, err, MaxValueSize))
 		return
 	}
-	res, err := s.cfg.Backend.Put(r.Context(), r.PathValue("ns"), r.PathValue("key"), body)
+	res, err := s.cfg.Backend.Put(r.Context(), r.PathValue("ns"), r.PathValue("key"), body, d)
 	if err != nil {
 		s.fail(w, err)
 		return
@@ -259,11 +253,12 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) del(w http.ResponseWriter, r *http.Request) {
-	if err := durability(r); err != nil {
+	d, err := durability(r)
+	if err != nil {
 		s.fail(w, err)
 		return
 	}
-	res, err := s.cfg.Backend.Delete(r.Context(), r.PathValue("ns"), r.PathValue("key"))
+	res, err := s.cfg.Backend.Delete(r.Context(), r.PathValue("ns"), r.PathValue("key"), d)
 	if err != nil {
 		s.fail(w, err)
 		return
@@ -334,6 +329,14 @@ func (s *Server) fail(w http.ResponseWriter, err error) {
 		status, code = http.StatusGatewayTimeout, "timeout"
 	case errors.Is(err, ErrNotImplemented):
 		status, code = http.StatusNotImplemented, "not_implemented"
+	case errors.Is(err, replicator.ErrReadOnly):
+		status, code = http.StatusForbidden, "read_only"
+	case errors.Is(err, replicator.ErrTwinUnconfirmed):
+		status, code = http.StatusGatewayTimeout, "twin_unconfirmed"
+	case errors.Is(err, replicator.ErrRPOExceeded):
+		status, code = http.StatusServiceUnavailable, "rpo_exceeded"
+	case errors.Is(err, replicator.ErrNoTwin):
+		status, code = http.StatusBadRequest, "no_twin"
 	}
 	if status == http.StatusInternalServerError {
 		s.logger.Error("request failed", "err", err)

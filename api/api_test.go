@@ -66,10 +66,10 @@ func TestServer_KV(t *testing.T) {
 	if _, err := cl.Put(ctx, "docs", "k", nil, "bogus"); !errors.Is(err, api.ErrBadRequest) {
 		t.Fatalf("bad durability: got %v, want ErrBadRequest", err)
 	}
-	if _, err := cl.Put(ctx, "docs", "k", nil, "twin"); !errors.Is(err, api.ErrNotImplemented) {
-		t.Fatalf("durability=twin: got %v, want ErrNotImplemented", err)
+	if _, err := cl.Put(ctx, "docs", "k", nil, "twin"); !errors.Is(err, api.ErrNoTwin) {
+		t.Fatalf("durability=twin without a twin: got %v, want ErrNoTwin", err)
 	}
-	if _, err := cl.Delete(ctx, "docs", "dir/a b"); err != nil {
+	if _, err := cl.Delete(ctx, "docs", "dir/a b", ""); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := cl.Get(ctx, "docs", "dir/a b", false); !errors.Is(err, api.ErrNotFound) {

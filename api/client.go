@@ -117,6 +117,14 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte) ([]by
 		base = ErrTimeout
 	case "not_implemented":
 		base = ErrNotImplemented
+	case "read_only":
+		base = ErrReadOnly
+	case "twin_unconfirmed":
+		base = ErrTwinUnconfirmed
+	case "rpo_exceeded":
+		base = ErrRPOExceeded
+	case "no_twin":
+		base = ErrNoTwin
 	}
 	return nil, fmt.Errorf("%w: %s (HTTP %d)", base, eb.Error, resp.StatusCode)
 }
@@ -151,9 +159,13 @@ func (c *Client) Put(ctx context.Context, ns, key string, value []byte, durabili
 	return r, nil
 }
 
-// Delete removes ns/key.
-func (c *Client) Delete(ctx context.Context, ns, key string) (WriteResult, error) {
-	b, err := c.do(ctx, http.MethodDelete, kvPath(ns, key), nil)
+// Delete removes ns/key with the given durability ("" = cell).
+func (c *Client) Delete(ctx context.Context, ns, key string, durability string) (WriteResult, error) {
+	p := kvPath(ns, key)
+	if durability != "" {
+		p += "?durability=" + url.QueryEscape(durability)
+	}
+	b, err := c.do(ctx, http.MethodDelete, p, nil)
 	if err != nil {
 		return WriteResult{}, err
 	}

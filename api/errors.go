@@ -19,6 +19,16 @@ var (
 	ErrTimeout = errors.New("api: timed out (a write may still be committed)")
 	// ErrNotImplemented: the feature is not available in this version or topology.
 	ErrNotImplemented = errors.New("api: not implemented")
+	// ErrReadOnly: the node is the twin; writes go to a primary site.
+	ErrReadOnly = errors.New("api: node is read-only (the twin, until promoted)")
+	// ErrTwinUnconfirmed: a durability=twin write committed in the cell but
+	// the twin did not confirm it in time; it may still reach the twin.
+	ErrTwinUnconfirmed = errors.New("api: twin did not confirm the write (committed in the cell; it may still reach the twin)")
+	// ErrRPOExceeded: the RPO guard (block) refuses writes while the twin
+	// lags past sla.rpo.
+	ErrRPOExceeded = errors.New("api: write refused: twin lag exceeds the RPO budget")
+	// ErrNoTwin: durability=twin on a cell with no twin configured.
+	ErrNoTwin = errors.New("api: durability=twin needs a twin (none configured)")
 	// ErrServer: any other server-side failure.
 	ErrServer = errors.New("api: server error")
 )

@@ -39,7 +39,8 @@ type Node struct {
 	db      *pebble.DB
 	wal     *wal.Log
 	ep      *transport.Endpoint
-	cell    *replicator.Cell
+	cell    *replicator.Cell // nil on the twin
+	twin    *replicator.Twin // nil on sites
 	api     *api.Server
 	metrics *http.Server
 	mln     net.Listener
@@ -109,10 +110,6 @@ func Start(cfg Config, opts Options) (n *Node, err error) {
 	if err := verifyWALTail(n.wal, walVerifyTail); err != nil {
 		return nil, err
 	}
-	rs, err := raftstore.New(n.db, raftstore.Options{Sync: true, Logger: logger})
-	if err != nil {
-		return nil, fmt.Errorf("node: open raft store: %w", err)
-	}
 	peers := map[string]string{}
 	for _, p := range cfg.Peers {
 		peers[p.Name] = p.Addr
@@ -132,15 +129,33 @@ func Start(cfg Config, opts Options) (n *Node, err error) {
 		return nil, fmt.Errorf("node: %w", err)
 	}
 	n.reg.MustRegister(n.ep.Collectors()...)
-	n.cell, err = replicator.Open(cfg.cellConfig(), replicator.Deps{
-		DB: n.db, WAL: n.wal, LogStore: rs, StableStore: rs, Endpoint: n.ep, Keys: keys,
-		Logger: logger, RaftLog: opts.RaftLog, Registerer: n.reg, OnFatal: opts.OnFatal,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("node: %w", err)
+	var backend api.Backend
+	if cfg.Node.Role == string(pki.RoleTwin) {
+		n.twin, err = replicator.OpenTwin(cfg.twinConfig(), replicator.TwinDeps{
+			DB: n.db, WAL: n.wal, Endpoint: n.ep, Keys: keys,
+			Logger: logger, Registerer: n.reg, OnFatal: opts.OnFatal,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("node: %w", err)
+		}
+		backend = n.twin
+	} else {
+		rs, err := raftstore.New(n.db, raftstore.Options{Sync: true, Logger: logger})
+		if err != nil {
+			return nil, fmt.Errorf("node: open raft store: %w", err)
+		}
+		cc := cfg.cellConfig()
+		n.cell, err = replicator.Open(cc, replicator.Deps{
+			DB: n.db, WAL: n.wal, LogStore: rs, StableStore: rs, Endpoint: n.ep, Keys: keys,
+			Logger: logger, RaftLog: opts.RaftLog, Registerer: n.reg, OnFatal: opts.OnFatal,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("node: %w", err)
+		}
+		backend = n.cell
 	}
 	n.api, err = api.Listen(api.Config{
-		Listen: cfg.Listen.API, TLS: mat, Backend: n.cell, Status: func() any { return n.Status() },
+		Listen: cfg.Listen.API, TLS: mat, Backend: backend, Status: func() any { return n.Status() },
 		Logger: logger, RequestTimeout: cfg.API.RequestTimeout,
 	})
 	if err != nil {
@@ -218,8 +233,11 @@ func (p pebbleLogger) Fatalf(format string, args ...interface{}) {
 	pebble.DefaultLogger.Fatalf(format, args...)
 }
 
-// Cell returns the node's cell member.
+// Cell returns the node's cell member (nil on the twin).
 func (n *Node) Cell() *replicator.Cell { return n.cell }
+
+// Twin returns the node's twin receiver (nil on sites).
+func (n *Node) Twin() *replicator.Twin { return n.twin }
 
 // APIAddr is the bound client API address.
 func (n *Node) APIAddr() string { return n.api.Addr() }
@@ -232,20 +250,30 @@ func (n *Node) Registry() *prometheus.Registry { return n.reg }
 
 // Status is the node's status document (GET /v1/status).
 type Status struct {
-	Name    string            `json:"name"`
-	Role    string            `json:"role"`
-	Region  string            `json:"region"`
-	Version string            `json:"version"`
-	Uptime  string            `json:"uptime"`
-	Cell    replicator.Status `json:"cell"`
+	Name    string                 `json:"name"`
+	Role    string                 `json:"role"`
+	Region  string                 `json:"region"`
+	Version string                 `json:"version"`
+	Uptime  string                 `json:"uptime"`
+	Cell    *replicator.Status     `json:"cell,omitempty"`
+	Twin    *replicator.TwinStatus `json:"twin,omitempty"`
 }
 
 // Status returns the node's status.
 func (n *Node) Status() Status {
-	return Status{
+	st := Status{
 		Name: n.cfg.Node.Name, Role: n.cfg.Node.Role, Region: n.cfg.Node.Region, Version: Version,
-		Uptime: time.Since(n.started).Round(time.Second).String(), Cell: n.cell.Status(),
+		Uptime: time.Since(n.started).Round(time.Second).String(),
 	}
+	if n.cell != nil {
+		cs := n.cell.Status()
+		st.Cell = &cs
+	}
+	if n.twin != nil {
+		ts := n.twin.Status()
+		st.Twin = &ts
+	}
+	return st
 }
 
 // Close stops serving and closes the store; data stays on disk.
@@ -261,6 +289,9 @@ func (n *Node) Close() error {
 	}
 	if n.cell != nil {
 		errs = append(errs, n.cell.Close())
+	}
+	if n.twin != nil {
+		errs = append(errs, n.twin.Close())
 	}
 	if n.ep != nil {
 		errs = append(errs, n.ep.Close())

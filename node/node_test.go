@@ -14,6 +14,7 @@ import (
 
 	"github.com/monaco-sovereign/jumeau/lab"
 	"github.com/monaco-sovereign/jumeau/node"
+	"github.com/monaco-sovereign/jumeau/replicator"
 	"github.com/monaco-sovereign/jumeau/wal"
 )
 
@@ -50,7 +51,7 @@ func TestStart_CorruptWAL(t *testing.T) {
 	n := startT(t, cfg)
 	for i := 0; i < 10; i++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_, err := n.Cell().Put(ctx, "ns", "k", []byte("value"))
+		_, err := n.Cell().Put(ctx, "ns", "k", []byte("value"), replicator.DurabilityCell)
 		cancel()
 		if err != nil {
 			t.Fatal(err)
@@ -96,7 +97,7 @@ func TestStart_Restart(t *testing.T) {
 	n := startT(t, cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if _, err := n.Cell().Put(ctx, "ns", "k", []byte("kept")); err != nil {
+	if _, err := n.Cell().Put(ctx, "ns", "k", []byte("kept"), replicator.DurabilityCell); err != nil {
 		t.Fatal(err)
 	}
 	if err := n.Close(); err != nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/monaco-sovereign/jumeau/cluster"
+	"github.com/monaco-sovereign/jumeau/replicator"
 	"github.com/monaco-sovereign/jumeau/transport/faultlink"
 )
 
@@ -38,7 +39,7 @@ func BenchmarkCell_Put(b *testing.B) {
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-					_, err := cell.Put(ctx, "bench", fmt.Sprintf("k%d", seq.Add(1)), value)
+					_, err := cell.Put(ctx, "bench", fmt.Sprintf("k%d", seq.Add(1)), value, replicator.DurabilityCell)
 					cancel()
 					if err != nil {
 						b.Error(err)

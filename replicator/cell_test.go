@@ -29,7 +29,7 @@ func putN(tb testing.TB, c *cluster.Cluster, name, prefix string, n int) map[str
 	for i := 0; i < n; i++ {
 		k := fmt.Sprintf("%s-%04d", prefix, i)
 		v := []byte(fmt.Sprintf("value of %s", k))
-		if _, err := cell.Put(ctxT(tb, 10*time.Second), "test", k, v); err != nil {
+		if _, err := cell.Put(ctxT(tb, 10*time.Second), "test", k, v, replicator.DurabilityCell); err != nil {
 			tb.Fatalf("put %s via %s: %v", k, name, err)
 		}
 		out[k] = v
@@ -165,7 +165,7 @@ func TestCell_PartitionedLeader(t *testing.T) {
 	c.Isolate(old)
 	// The isolated leader cannot commit.
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	_, err := c.Node(old).Cell().Put(ctx, "test", "lost", []byte("x"))
+	_, err := c.Node(old).Cell().Put(ctx, "test", "lost", []byte("x"), replicator.DurabilityCell)
 	cancel()
 	if err == nil {
 		t.Fatalf("put on isolated leader %s: got nil error, want a failure", old)
@@ -216,13 +216,13 @@ func TestCell_Reads(t *testing.T) {
 	f := follower(c, leader)
 	cell := c.Node(f).Cell()
 	ctx := ctxT(t, 10*time.Second)
-	if _, err := cell.Put(ctx, "test", "a/1", []byte("one")); err != nil {
+	if _, err := cell.Put(ctx, "test", "a/1", []byte("one"), replicator.DurabilityCell); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := cell.Put(ctx, "test", "a/2", []byte("two")); err != nil {
+	if _, err := cell.Put(ctx, "test", "a/2", []byte("two"), replicator.DurabilityCell); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := cell.Put(ctx, "test", "b/1", []byte("three")); err != nil {
+	if _, err := cell.Put(ctx, "test", "b/1", []byte("three"), replicator.DurabilityCell); err != nil {
 		t.Fatal(err)
 	}
 	t.Run("linearizable get on follower", func(t *testing.T) {
@@ -247,7 +247,7 @@ func TestCell_Reads(t *testing.T) {
 		}
 	})
 	t.Run("delete", func(t *testing.T) {
-		if _, err := cell.Delete(ctx, "test", "a/1"); err != nil {
+		if _, err := cell.Delete(ctx, "test", "a/1", replicator.DurabilityCell); err != nil {
 			t.Fatal(err)
 		}
 		_, err := cell.Get(ctx, "test", "a/1", replicator.Linearizable)
@@ -256,7 +256,7 @@ func TestCell_Reads(t *testing.T) {
 		}
 	})
 	t.Run("bad namespace", func(t *testing.T) {
-		_, err := cell.Put(ctx, "Bad NS", "k", nil)
+		_, err := cell.Put(ctx, "Bad NS", "k", nil, replicator.DurabilityCell)
 		if !errors.Is(err, replicator.ErrBadRequest) {
 			t.Fatalf("got %v, want ErrBadRequest", err)
 		}

@@ -29,6 +29,10 @@ const (
 	codeBadRequest uint8 = 4
 	codeTimeout    uint8 = 5
 	codeInternal   uint8 = 6
+	// Codes of region replication.
+	codeTwinUnconfirmed uint8 = 7
+	codeRPOExceeded     uint8 = 8
+	codeNoTwin          uint8 = 9
 
 	maxForwardFrame = 17 << 20
 )
@@ -41,6 +45,8 @@ type fwdRequest struct {
 	Prefix  string `codec:"p"`
 	Limit   int    `codec:"l"`
 	Timeout int64  `codec:"t"` // ns left for the request; 0 = the leader's default
+	// Durability of a write (0 cell, 1 twin).
+	Durability uint8 `codec:"d"`
 }
 
 type fwdResponse struct {
@@ -65,6 +71,12 @@ func codeOf(err error) uint8 {
 		return codeBadRequest
 	case errors.Is(err, ErrTimeout):
 		return codeTimeout
+	case errors.Is(err, ErrTwinUnconfirmed):
+		return codeTwinUnconfirmed
+	case errors.Is(err, ErrRPOExceeded):
+		return codeRPOExceeded
+	case errors.Is(err, ErrNoTwin):
+		return codeNoTwin
 	}
 	return codeInternal
 }
@@ -84,6 +96,12 @@ func errOf(leader string, r *fwdResponse) error {
 		base = ErrBadRequest
 	case codeTimeout:
 		base = ErrTimeout
+	case codeTwinUnconfirmed:
+		base = ErrTwinUnconfirmed
+	case codeRPOExceeded:
+		base = ErrRPOExceeded
+	case codeNoTwin:
+		base = ErrNoTwin
 	default:
 		return fmt.Errorf("leader %s: %s", leader, r.Msg)
 	}
@@ -149,8 +167,8 @@ func (f *forwarder) do(ctx context.Context, leader string, req *fwdRequest) (*fw
 	return resp, nil
 }
 
-func (f *forwarder) write(ctx context.Context, leader string, op wal.Op, ns, key string, value []byte) (Result, error) {
-	req := &fwdRequest{Op: fwdPut, NS: ns, Key: key, Value: value}
+func (f *forwarder) write(ctx context.Context, leader string, op wal.Op, ns, key string, value []byte, d Durability) (Result, error) {
+	req := &fwdRequest{Op: fwdPut, NS: ns, Key: key, Value: value, Durability: uint8(d)}
 	if op == wal.OpDelete {
 		req.Op = fwdDel
 	}
@@ -260,13 +278,13 @@ func (c *Cell) serveForwardRequest(req *fwdRequest) *fwdResponse {
 	case fwdPut:
 		if err = ValidateNamespace(req.NS); err == nil {
 			if err = ValidateKey(req.Key); err == nil {
-				res, err = c.leaderWrite(ctx, wal.OpPut, req.NS, req.Key, req.Value)
+				res, err = c.leaderWrite(ctx, wal.OpPut, req.NS, req.Key, req.Value, Durability(req.Durability))
 			}
 		}
 	case fwdDel:
 		if err = ValidateNamespace(req.NS); err == nil {
 			if err = ValidateKey(req.Key); err == nil {
-				res, err = c.leaderWrite(ctx, wal.OpDelete, req.NS, req.Key, nil)
+				res, err = c.leaderWrite(ctx, wal.OpDelete, req.NS, req.Key, nil, Durability(req.Durability))
 			}
 		}
 	case fwdGet:

@@ -126,7 +126,7 @@ func NewFSM(db *pebble.DB, w *wal.Log, keys KeyInstaller, logger *slog.Logger) (
 		f.applied.Store(binary.BigEndian.Uint64(v))
 		closer.Close()
 	}
-	if err := f.reinstallKeys(); err != nil {
+	if err := reinstallKeys(f.db, f.keys); err != nil {
 		return nil, err
 	}
 	return f, nil
@@ -135,18 +135,18 @@ func NewFSM(db *pebble.DB, w *wal.Log, keys KeyInstaller, logger *slog.Logger) (
 // reinstallKeys makes sure the keyring holds every namespace key the
 // replicated state holds (a keyring file lost or restored from an older
 // backup is rebuilt from the cell's own record of the wrapped keys).
-func (f *FSM) reinstallKeys() error {
-	if f.keys == nil {
+func reinstallKeys(db *pebble.DB, keys KeyInstaller) error {
+	if keys == nil {
 		return nil
 	}
-	it, err := f.db.NewIter(&pebble.IterOptions{LowerBound: metaKeyPfx, UpperBound: prefixEnd(metaKeyPfx)})
+	it, err := db.NewIter(&pebble.IterOptions{LowerBound: metaKeyPfx, UpperBound: prefixEnd(metaKeyPfx)})
 	if err != nil {
 		return fmt.Errorf("fsm: read namespace keys: %w", err)
 	}
 	defer it.Close()
 	for it.First(); it.Valid(); it.Next() {
 		ns := string(it.Key()[len(metaKeyPfx):])
-		if err := f.keys.Install(ns, append([]byte(nil), it.Value()...)); err != nil {
+		if err := keys.Install(ns, append([]byte(nil), it.Value()...)); err != nil {
 			return fmt.Errorf("fsm: install key of namespace %s from the replicated state: %w", ns, err)
 		}
 	}
@@ -225,20 +225,8 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 				}
 				return f.ApplyBatch(logs)
 			}
-			switch c.Op {
-			case wal.OpPut:
-				_ = b.Set(stateKey(c.Namespace, c.Key), c.Payload, nil)
-			case wal.OpDelete:
-				_ = b.Delete(stateKey(c.Namespace, c.Key), nil)
-			case wal.OpKey:
-				// The first key committed for a namespace wins on every
-				// replica (two leaders in a row may each have proposed one);
-				// later ones stay in the WAL but are not installed.
-				if !keySeen[c.Namespace] && !f.hasNSKey(c.Namespace) {
-					keySeen[c.Namespace] = true
-					_ = b.Set(metaKeyFor(c.Namespace), c.Payload, nil)
-					keys = append(keys, *c)
-				}
+			if stageState(b, &rec, keySeen, f.hasNSKey) {
+				keys = append(keys, *c)
 			}
 			r.Ops[j] = OpResult{WALIndex: rec.Index, Hash: rec.Hash}
 		}
@@ -278,8 +266,34 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 	return out
 }
 
+// stageState adds to b the state change of one WAL record (the FSM and the
+// twin apply records alike). It reports whether the record is a namespace
+// key to install once b is committed: the first key committed for a
+// namespace wins on every replica (two leaders in a row may each have
+// proposed one); later ones stay in the WAL but are not installed.
+// keySeen tracks keys staged in b and not yet visible to has.
+func stageState(b *pebble.Batch, rec *wal.Record, keySeen map[string]bool, has func(ns string) bool) bool {
+	switch rec.Op {
+	case wal.OpPut:
+		_ = b.Set(stateKey(rec.Namespace, rec.Key), rec.Payload, nil)
+	case wal.OpDelete:
+		_ = b.Delete(stateKey(rec.Namespace, rec.Key), nil)
+	case wal.OpKey:
+		if !keySeen[rec.Namespace] && !has(rec.Namespace) {
+			keySeen[rec.Namespace] = true
+			_ = b.Set(metaKeyFor(rec.Namespace), rec.Payload, nil)
+			return true
+		}
+	}
+	return false
+}
+
 func (f *FSM) hasNSKey(ns string) bool {
-	_, closer, err := f.db.Get(metaKeyFor(ns))
+	return hasNSKey(f.db, ns)
+}
+
+func hasNSKey(db *pebble.DB, ns string) bool {
+	_, closer, err := db.Get(metaKeyFor(ns))
 	if err != nil {
 		return false
 	}
@@ -459,37 +473,61 @@ func (hr *hashReader) ReadByte() (byte, error) {
 // verified.
 func (f *FSM) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
-	br := bufio.NewReaderSize(rc, 256<<10)
-	r := &hashReader{r: br, h: sha256.New()}
-	hdr := make([]byte, 49)
-	if _, err := io.ReadFull(r, hdr); err != nil {
-		return fmt.Errorf("fsm restore: header: %w: %v", ErrBadSnapshot, err)
-	}
-	if hdr[0] != snapVersion {
-		return fmt.Errorf("fsm restore: %w: version %d", ErrBadSnapshot, hdr[0])
-	}
-	applied := binary.BigEndian.Uint64(hdr[1:])
-	if applied <= f.Applied() {
-		// This site already holds everything the snapshot does (raft
-		// restores the newest snapshot at every start).
-		f.logger.Debug("snapshot already applied, skipping restore", "snapshot_applied", applied, "applied", f.Applied())
-		return nil
-	}
-	anchorIdx := binary.BigEndian.Uint64(hdr[9:])
-	var anchorHash [32]byte
-	copy(anchorHash[:], hdr[17:])
-
 	b := f.db.NewBatch()
 	defer b.Close()
-	_ = b.DeleteRange([]byte{prefixState}, []byte{prefixMeta + 1}, nil)
-	if err := f.wal.Reset(b, anchorIdx, anchorHash); err != nil {
-		return fmt.Errorf("fsm restore: reset wal: %w", err)
+	applied, nsKeys, err := readSnapshot(rc, b, f.wal, func(applied uint64) bool {
+		// This site already holds everything the snapshot does (raft
+		// restores the newest snapshot at every start).
+		return applied <= f.Applied()
+	})
+	if errors.Is(err, errSnapshotHeld) {
+		f.logger.Debug("snapshot already applied, skipping restore", "applied", f.Applied())
+		return nil
 	}
 	fail := func(err error) error {
 		if rerr := f.wal.Reload(); rerr != nil {
 			f.logger.Error("wal reload after failed restore", "err", rerr)
 		}
 		return err
+	}
+	if err != nil {
+		return fail(fmt.Errorf("fsm restore: %w", err))
+	}
+	return f.finishRestore(b, applied, nsKeys, fail)
+}
+
+// errSnapshotHeld is readSnapshot's answer when skip says the snapshot is
+// already held; nothing was staged.
+var errSnapshotHeld = errors.New("snapshot already held")
+
+// readSnapshot reads a snapshot stream (format in doc.go) into b: it
+// deletes the state and FSM metadata, resets the WAL to the snapshot's
+// anchor and stages every entry, verifying WAL records and the trailer.
+// skip, called with the snapshot's applied index after the header, may
+// decline the snapshot (errSnapshotHeld). On any other error the caller
+// drops b and reloads w. It returns the applied index and the namespace
+// keys to install once b is committed.
+func readSnapshot(rd io.Reader, b *pebble.Batch, w *wal.Log, skip func(applied uint64) bool) (uint64, [][2][]byte, error) {
+	br := bufio.NewReaderSize(rd, 256<<10)
+	r := &hashReader{r: br, h: sha256.New()}
+	hdr := make([]byte, 49)
+	if _, err := io.ReadFull(r, hdr); err != nil {
+		return 0, nil, fmt.Errorf("header: %w: %v", ErrBadSnapshot, err)
+	}
+	if hdr[0] != snapVersion {
+		return 0, nil, fmt.Errorf("%w: version %d", ErrBadSnapshot, hdr[0])
+	}
+	applied := binary.BigEndian.Uint64(hdr[1:])
+	if skip != nil && skip(applied) {
+		return applied, nil, errSnapshotHeld
+	}
+	anchorIdx := binary.BigEndian.Uint64(hdr[9:])
+	var anchorHash [32]byte
+	copy(anchorHash[:], hdr[17:])
+
+	_ = b.DeleteRange([]byte{prefixState}, []byte{prefixMeta + 1}, nil)
+	if err := w.Reset(b, anchorIdx, anchorHash); err != nil {
+		return 0, nil, fmt.Errorf("reset wal: %w", err)
 	}
 	readEntry := func() (byte, []byte, error) {
 		tag, err := r.ReadByte()
@@ -514,23 +552,23 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	for {
 		tag, body, err := readEntry()
 		if err != nil {
-			return fail(fmt.Errorf("fsm restore: %w: %v", ErrBadSnapshot, err))
+			return 0, nil, fmt.Errorf("%w: %v", ErrBadSnapshot, err)
 		}
 		switch tag {
 		case tagEnd:
 			want := r.h.Sum(nil)
 			got := make([]byte, len(want))
 			if _, err := io.ReadFull(br, got); err != nil || string(got) != string(want) {
-				return fail(fmt.Errorf("fsm restore: %w: checksum mismatch or truncated trailer", ErrBadSnapshot))
+				return 0, nil, fmt.Errorf("%w: checksum mismatch or truncated trailer", ErrBadSnapshot)
 			}
 			if _, err := br.ReadByte(); err != io.EOF {
-				return fail(fmt.Errorf("fsm restore: %w: trailing bytes after the checksum", ErrBadSnapshot))
+				return 0, nil, fmt.Errorf("%w: trailing bytes after the checksum", ErrBadSnapshot)
 			}
-			return f.finishRestore(b, applied, nsKeys, fail)
+			return applied, nsKeys, nil
 		case tagStateKey, tagNSKey:
 			vtag, val, err := readEntry()
 			if err != nil || vtag != tagValue {
-				return fail(fmt.Errorf("fsm restore: %w: key without value", ErrBadSnapshot))
+				return 0, nil, fmt.Errorf("%w: key without value", ErrBadSnapshot)
 			}
 			if tag == tagStateKey {
 				_ = b.Set(append([]byte{prefixState}, body...), val, nil)
@@ -541,13 +579,13 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 		case tagWAL:
 			var rec wal.Record
 			if err := rec.UnmarshalBinary(body); err != nil {
-				return fail(fmt.Errorf("fsm restore: %w", err))
+				return 0, nil, err
 			}
-			if err := f.wal.StageVerified(b, rec); err != nil {
-				return fail(fmt.Errorf("fsm restore: %w", err))
+			if err := w.StageVerified(b, rec); err != nil {
+				return 0, nil, err
 			}
 		default:
-			return fail(fmt.Errorf("fsm restore: %w: unknown tag %d", ErrBadSnapshot, tag))
+			return 0, nil, fmt.Errorf("%w: unknown tag %d", ErrBadSnapshot, tag)
 		}
 	}
 }
@@ -569,4 +607,33 @@ func (f *FSM) finishRestore(b *pebble.Batch, applied uint64, nsKeys [][2][]byte,
 	f.applied.Store(applied)
 	f.signal()
 	return nil
+}
+
+// newStateSnapshot takes a consistent view of db for a twin's catch-up:
+// the state and namespace keys, anchored at that view's WAL tip, with no
+// WAL records (the twin receives the records after the tip by shipping).
+// The caller must Release it.
+func newStateSnapshot(db *pebble.DB) (*fsmSnapshot, error) {
+	snap := db.NewSnapshot()
+	tip, tipHash, err := wal.TipIn(snap)
+	if err != nil {
+		_ = snap.Close()
+		return nil, fmt.Errorf("state snapshot: %w", err)
+	}
+	var applied uint64
+	v, closer, err := snap.Get(metaApplied)
+	switch {
+	case err == nil:
+		if len(v) == 8 {
+			applied = binary.BigEndian.Uint64(v)
+		}
+		closer.Close()
+	case !errors.Is(err, pebble.ErrNotFound):
+		_ = snap.Close()
+		return nil, fmt.Errorf("state snapshot: read applied index: %w", err)
+	}
+	return &fsmSnapshot{
+		snap: snap, applied: applied,
+		walFirst: tip + 1, walLast: tip, anchorIdx: tip, anchorHash: tipHash,
+	}, nil
 }

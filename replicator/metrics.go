@@ -102,8 +102,163 @@ func (m *metrics) observeWrite(op wal.Op, start time.Time, err error) {
 		result = "timeout"
 	case errors.Is(err, ErrBadRequest):
 		result = "bad_request"
+	case errors.Is(err, ErrTwinUnconfirmed):
+		result = "twin_unconfirmed"
+	case errors.Is(err, ErrRPOExceeded):
+		result = "rpo_exceeded"
 	default:
 		result = "error"
 	}
 	m.writes.WithLabelValues(op.String(), result).Inc()
+}
+
+// collectors registers and unregisters a set of collectors.
+type collectors struct {
+	reg  prometheus.Registerer
+	cols []prometheus.Collector
+}
+
+func (c *collectors) add(cols ...prometheus.Collector) {
+	c.cols = append(c.cols, cols...)
+	if c.reg != nil {
+		for _, col := range cols {
+			_ = c.reg.Register(col)
+		}
+	}
+}
+
+func (c *collectors) unregister() {
+	if c.reg == nil {
+		return
+	}
+	for _, col := range c.cols {
+		c.reg.Unregister(col)
+	}
+}
+
+func gaugeFunc(name, help string, f func() float64) prometheus.Collector {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f)
+}
+
+// shipMetrics are the leader's view of region replication.
+type shipMetrics struct {
+	collectors
+	shippedRecords, shippedBytes, wireBytes prometheus.Counter
+	snapshots, twinUnconfirmed              prometheus.Counter
+	sessionErrors, guardActions             *prometheus.CounterVec
+	ackLatency, twinWait                    prometheus.Histogram
+	ackedIndex, diverged                    prometheus.Gauge
+}
+
+func newShipMetrics(s *shipper, reg prometheus.Registerer) *shipMetrics {
+	counter := func(name, help string) prometheus.Counter {
+		return prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
+	}
+	m := &shipMetrics{
+		collectors:      collectors{reg: reg},
+		shippedRecords:  counter("jumeau_ship_records_total", "WAL records shipped to the twin by this site (as leader)."),
+		shippedBytes:    counter("jumeau_ship_bytes_total", "WAL record bytes shipped to the twin by this site (before compression)."),
+		wireBytes:       counter("jumeau_ship_wire_bytes_total", "Record bytes put on the wire to the twin (after compression)."),
+		snapshots:       counter("jumeau_ship_snapshots_total", "State snapshots sent to a twin behind the WAL retention."),
+		twinUnconfirmed: counter("jumeau_ship_twin_unconfirmed_total", "durability=twin writes the twin did not confirm in time."),
+		sessionErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "jumeau_ship_session_errors_total",
+			Help: "Ship streams that ended, by reason (error, refused, diverged, leadership_lost).",
+		}, []string{"reason"}),
+		guardActions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "jumeau_rpo_guard_actions_total",
+			Help: "Writes the RPO guard acted on, by action (alerted, throttled, blocked).",
+		}, []string{"action"}),
+		ackLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "jumeau_ship_ack_latency_seconds",
+			Help:    "Time from sending a batch to the twin to its durable ack (WAN RTT + twin fsync).",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
+		}),
+		twinWait: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "jumeau_ship_twin_wait_seconds",
+			Help:    "Extra wait of durability=twin writes after the cell committed them.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
+		}),
+		ackedIndex: prometheus.NewGauge(prometheus.GaugeOpts{Name: "jumeau_ship_acked_index", Help: "Last WAL index the twin acknowledged as durable."}),
+		diverged:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "jumeau_ship_diverged", Help: "1 if the twin's WAL diverges from this leader's (shipping stopped)."}),
+	}
+	active := func(f func(lagInfo) float64) func() float64 {
+		return func() float64 {
+			s.mu.Lock()
+			on := s.active
+			s.mu.Unlock()
+			if !on {
+				return 0
+			}
+			return f(s.lag())
+		}
+	}
+	m.add(m.shippedRecords, m.shippedBytes, m.wireBytes, m.snapshots, m.twinUnconfirmed, m.sessionErrors,
+		m.guardActions, m.ackLatency, m.twinWait, m.ackedIndex, m.diverged,
+		gaugeFunc("jumeau_twin_lag_records", "Committed WAL records the twin has not acknowledged (0 on followers).",
+			active(func(l lagInfo) float64 { return float64(l.records) })),
+		gaugeFunc("jumeau_twin_lag_bytes", "Bytes of committed WAL records the twin has not acknowledged (0 on followers).",
+			active(func(l lagInfo) float64 { return float64(l.bytes) })),
+		gaugeFunc("jumeau_twin_lag_seconds", "Age of the oldest committed record the twin has not acknowledged (0 on followers).",
+			active(func(l lagInfo) float64 { return l.seconds })),
+		gaugeFunc("jumeau_rpo_budget_used_ratio", "Twin lag in seconds over sla.rpo (1 = at the budget; 0 on followers).",
+			active(func(l lagInfo) float64 { return l.seconds / s.cfg.RPO.Seconds() })),
+		gaugeFunc("jumeau_ship_connected", "1 if this site (as leader) has a ship stream to the twin.", func() float64 {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			if s.connected {
+				return 1
+			}
+			return 0
+		}),
+	)
+	return m
+}
+
+// twinMetrics are the twin receiver's.
+type twinMetrics struct {
+	collectors
+	records, bytes, snapshots prometheus.Counter
+	refused                   *prometheus.CounterVec
+	commitLatency             prometheus.Histogram
+}
+
+func newTwinMetrics(t *Twin, reg prometheus.Registerer) *twinMetrics {
+	m := &twinMetrics{
+		collectors: collectors{reg: reg},
+		records:    prometheus.NewCounter(prometheus.CounterOpts{Name: "jumeau_twin_received_records_total", Help: "WAL records the twin verified and stored."}),
+		bytes:      prometheus.NewCounter(prometheus.CounterOpts{Name: "jumeau_twin_received_bytes_total", Help: "WAL record bytes the twin verified and stored."}),
+		snapshots:  prometheus.NewCounter(prometheus.CounterOpts{Name: "jumeau_twin_snapshots_restored_total", Help: "State snapshots the twin restored (catch-up after a long cut or a wiped disk)."}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "jumeau_twin_refused_total",
+			Help: "Shipped batches or streams the twin refused, by reason (chain, corrupt, gap, epoch, sender, protocol, snapshot).",
+		}, []string{"reason"}),
+		commitLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "jumeau_twin_commit_latency_seconds",
+			Help:    "Time to verify, store and fsync one group of received batches on the twin.",
+			Buckets: prometheus.ExponentialBuckets(0.0002, 2, 14),
+		}),
+	}
+	m.add(m.records, m.bytes, m.snapshots, m.refused, m.commitLatency,
+		gaugeFunc("jumeau_twin_alarm", "1 once the twin refused shipped data (see status; stays set until restart).", func() float64 {
+			if t.Status().Alarm != "" {
+				return 1
+			}
+			return 0
+		}),
+		gaugeFunc("jumeau_twin_wal_last_index", "Last WAL index durable on the twin.", func() float64 {
+			i, _ := t.deps.WAL.Last()
+			return float64(i)
+		}),
+		gaugeFunc("jumeau_twin_primary_lag_records", "Records the primary reported that the twin does not hold yet.", func() float64 {
+			return float64(t.Status().LagRecords)
+		}),
+		gaugeFunc("jumeau_twin_connected", "1 while a primary site ships to the twin.", func() float64 {
+			if t.Status().Connected {
+				return 1
+			}
+			return 0
+		}),
+	)
+	return m
 }

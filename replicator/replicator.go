@@ -50,6 +50,9 @@ type Config struct {
 	MaxInFlightEntries int
 	// RaftLogLevel is hashicorp/raft's log level (trace, debug, info, warn, error, off).
 	RaftLogLevel string
+	// Ship configures WAL shipping to the twin, the RPO guard and WAL
+	// retention; Ship.Twin empty means no twin.
+	Ship ShipConfig
 }
 
 // DefaultConfig returns settings tuned for a metro LAN cell.
@@ -67,6 +70,7 @@ func DefaultConfig() Config {
 		ApplyTimeout:       10 * time.Second,
 		MaxInFlightEntries: 2,
 		RaftLogLevel:       "warn",
+		Ship:               DefaultShipConfig(),
 	}
 }
 
@@ -91,6 +95,9 @@ func (c Config) Validate() error {
 		return errors.New("replicator config: apply timeout must be > 0")
 	case c.MaxInFlightEntries < 1 || c.MaxInFlightEntries > 64:
 		return errors.New("replicator config: raft max_inflight_entries must be within 1..64")
+	}
+	if err := c.Ship.Validate(); err != nil {
+		return fmt.Errorf("replicator config: %w", err)
 	}
 	self := false
 	seen := map[string]bool{}
@@ -156,6 +163,7 @@ type Cell struct {
 	keyMu sync.Mutex
 	fwd   *forwarder
 	prop  *proposer
+	ship  *shipper // nil without a twin
 	// termCommitted is the last term in which this leader saw an entry of
 	// its own term committed (read barrier).
 	termCommitted atomic.Uint64
@@ -254,10 +262,16 @@ func Open(cfg Config, deps Deps) (*Cell, error) {
 	c.metrics = newMetrics(c, deps.Registerer)
 	c.fwd = newForwarder(c)
 	c.prop = newProposer(c)
-	c.wg.Add(3)
+	c.wg.Add(4)
 	go c.serveForward()
 	go c.observe()
 	go c.prop.run()
+	go c.retain()
+	if cfg.Ship.Twin != "" {
+		c.ship = newShipper(c, cfg.Ship)
+		c.wg.Add(1)
+		go c.ship.run()
+	}
 	return c, nil
 }
 
@@ -308,7 +322,11 @@ func (c *Cell) WaitLeader(ctx context.Context) (string, error) {
 // Put writes value under ns/key. The leader seals it and commits it through
 // Raft; a follower forwards the plaintext to the leader over the cell's
 // mutually authenticated QUIC link.
-func (c *Cell) Put(ctx context.Context, ns, key string, value []byte) (Result, error) {
+//
+// With DurabilityTwin it returns once the twin has the write durably, or
+// fails with ErrTwinUnconfirmed (the write is committed in the cell and may
+// still reach the twin).
+func (c *Cell) Put(ctx context.Context, ns, key string, value []byte, d Durability) (Result, error) {
 	if err := ValidateNamespace(ns); err != nil {
 		return Result{}, err
 	}
@@ -318,24 +336,27 @@ func (c *Cell) Put(ctx context.Context, ns, key string, value []byte) (Result, e
 	if len(value) > maxPayloadLen-64 {
 		return Result{}, fmt.Errorf("%w: value of %d bytes exceeds %d", ErrBadRequest, len(value), maxPayloadLen-64)
 	}
-	return c.write(ctx, wal.OpPut, ns, key, value)
+	return c.write(ctx, wal.OpPut, ns, key, value, d)
 }
 
 // Delete removes ns/key (deleting a missing key is not an error: the
 // delete is still recorded in the WAL).
-func (c *Cell) Delete(ctx context.Context, ns, key string) (Result, error) {
+func (c *Cell) Delete(ctx context.Context, ns, key string, d Durability) (Result, error) {
 	if err := ValidateNamespace(ns); err != nil {
 		return Result{}, err
 	}
 	if err := ValidateKey(key); err != nil {
 		return Result{}, err
 	}
-	return c.write(ctx, wal.OpDelete, ns, key, nil)
+	return c.write(ctx, wal.OpDelete, ns, key, nil, d)
 }
 
-func (c *Cell) write(ctx context.Context, op wal.Op, ns, key string, value []byte) (Result, error) {
+func (c *Cell) write(ctx context.Context, op wal.Op, ns, key string, value []byte, d Durability) (Result, error) {
+	if d == DurabilityTwin && c.ship == nil {
+		return Result{}, ErrNoTwin
+	}
 	start := time.Now()
-	res, err := c.writeOnce(ctx, op, ns, key, value)
+	res, err := c.writeOnce(ctx, op, ns, key, value, d)
 	for err != nil && (errors.Is(err, ErrNotLeader) || errors.Is(err, ErrNoLeader)) && ctx.Err() == nil {
 		// Leadership moved: retry on the new leader until the deadline.
 		select {
@@ -345,13 +366,13 @@ func (c *Cell) write(ctx context.Context, op wal.Op, ns, key string, value []byt
 		if ctx.Err() != nil {
 			break
 		}
-		res, err = c.writeOnce(ctx, op, ns, key, value)
+		res, err = c.writeOnce(ctx, op, ns, key, value, d)
 	}
 	c.metrics.observeWrite(op, start, err)
 	return res, err
 }
 
-func (c *Cell) writeOnce(ctx context.Context, op wal.Op, ns, key string, value []byte) (Result, error) {
+func (c *Cell) writeOnce(ctx context.Context, op wal.Op, ns, key string, value []byte, d Durability) (Result, error) {
 	if !c.IsLeader() {
 		leader := c.Leader()
 		if leader == "" {
@@ -360,13 +381,33 @@ func (c *Cell) writeOnce(ctx context.Context, op wal.Op, ns, key string, value [
 		if leader == c.cfg.Name {
 			return Result{}, ErrNotLeader
 		}
-		return c.fwd.write(ctx, leader, op, ns, key, value)
+		return c.fwd.write(ctx, leader, op, ns, key, value, d)
 	}
-	return c.leaderWrite(ctx, op, ns, key, value)
+	return c.leaderWrite(ctx, op, ns, key, value, d)
 }
 
-// leaderWrite seals and commits a write on the leader.
-func (c *Cell) leaderWrite(ctx context.Context, op wal.Op, ns, key string, value []byte) (Result, error) {
+// leaderWrite applies the RPO guard, seals and commits a write on the
+// leader, and for DurabilityTwin waits for the twin's ack.
+func (c *Cell) leaderWrite(ctx context.Context, op wal.Op, ns, key string, value []byte, d Durability) (Result, error) {
+	switch {
+	case d > DurabilityTwin:
+		return Result{}, fmt.Errorf("%w: unknown durability %d", ErrBadRequest, d)
+	case d == DurabilityTwin && c.ship == nil:
+		return Result{}, ErrNoTwin
+	}
+	if c.ship != nil {
+		if err := c.ship.guard(ctx); err != nil {
+			return Result{}, err
+		}
+	}
+	res, err := c.sealAndApply(ctx, op, ns, key, value)
+	if err != nil || d != DurabilityTwin {
+		return res, err
+	}
+	return res, c.ship.waitTwin(ctx, res.WALIndex)
+}
+
+func (c *Cell) sealAndApply(ctx context.Context, op wal.Op, ns, key string, value []byte) (Result, error) {
 	cmd := command{Op: op, Epoch: c.cfg.Epoch, Namespace: ns, Key: key}
 	if op == wal.OpPut {
 		if err := c.ensureKey(ctx, ns); err != nil {
@@ -586,6 +627,8 @@ type Status struct {
 	Epoch        uint64   `json:"epoch"`
 	Peers        []string `json:"peers"`
 	FSMError     string   `json:"fsm_error,omitempty"`
+	// Ship is the region replication view (nil without a twin).
+	Ship *ShipStatus `json:"ship,omitempty"`
 }
 
 // Status returns this member's view of the cell.
@@ -595,7 +638,13 @@ func (c *Cell) Status() Status {
 	if err := c.fsm.Failed(); err != nil {
 		fsmErr = err.Error()
 	}
+	var ship *ShipStatus
+	if c.ship != nil {
+		st := c.ship.status()
+		ship = &st
+	}
 	return Status{
+		Ship:         ship,
 		FSMError:     fsmErr,
 		Name:         c.cfg.Name,
 		RaftState:    c.raft.State().String(),
@@ -641,3 +690,33 @@ func (c *Cell) observe() {
 		}
 	}
 }
+
+// retain is WAL retention: every site keeps the newest
+// Ship.RetainRecords records. A twin cut off for longer than that is
+// rebuilt from a state snapshot before shipping resumes.
+func (c *Cell) retain() {
+	defer c.wg.Done()
+	n := c.cfg.Ship.RetainRecords
+	if n == 0 {
+		return
+	}
+	t := time.NewTicker(retainEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-t.C:
+		}
+		last, _ := c.deps.WAL.Last()
+		if last <= n || last-n < c.deps.WAL.First() {
+			continue
+		}
+		if err := c.deps.WAL.TruncateBefore(last - n + 1); err != nil {
+			c.logger.Warn("wal retention", "err", err)
+		}
+	}
+}
+
+// retainEvery is how often retention runs (a variable for tests).
+var retainEvery = 5 * time.Second

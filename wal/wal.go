@@ -511,3 +511,30 @@ func (l *Log) Reset(b *pebble.Batch, anchorIndex uint64, anchorHash [32]byte) er
 	l.logger.Info("wal reset", "anchor", anchorIndex)
 	return nil
 }
+
+// TipIn returns the index and hash of the last record held in r, or of
+// the anchor when r holds no record. r is a consistent view of the
+// database the log lives in, typically a *pebble.Snapshot taken by a
+// caller that also reads state from it.
+func TipIn(r pebble.Reader) (uint64, [32]byte, error) {
+	it, err := r.NewIter(&pebble.IterOptions{LowerBound: recordLower, UpperBound: viewUpper})
+	if err != nil {
+		return 0, [32]byte{}, fmt.Errorf("wal: tip: %w", err)
+	}
+	defer it.Close()
+	anchorIdx, anchorHash, err := viewAnchor(it)
+	if err != nil {
+		return 0, [32]byte{}, err
+	}
+	if !it.SeekLT(recordUpper) || it.Key()[0] != prefixRecord {
+		if err := it.Error(); err != nil {
+			return 0, [32]byte{}, fmt.Errorf("wal: tip: %w", err)
+		}
+		return anchorIdx, anchorHash, nil
+	}
+	var rec Record
+	if err := viewRecord("tip", it, &rec); err != nil {
+		return 0, [32]byte{}, err
+	}
+	return rec.Index, rec.Hash, nil
+}
