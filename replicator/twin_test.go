@@ -362,4 +362,3 @@ func TestTwin_LeaderChange(t *testing.T) {
 		t.Fatalf("a leader change raised an alarm: %s", st.Alarm)
 	}
 }
-
