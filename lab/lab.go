@@ -38,6 +38,18 @@ var (
 	ErrUnknownNode = errors.New("lab: unknown node")
 )
 
+// The lab's twin.
+const (
+	// TwinName is the node name of the lab's Luxembourg twin.
+	TwinName = "lux-1"
+	// TwinRegion is the twin's region; the sites are in PrimaryRegion.
+	TwinRegion = "luxembourg"
+	// PrimaryRegion is the region of the lab's sites.
+	PrimaryRegion = "monaco"
+	// DefaultWANRTT is the Monaco-Luxembourg round trip (about 700 km).
+	DefaultWANRTT = 12 * time.Millisecond
+)
+
 // Options configure Up.
 type Options struct {
 	Dir    string
@@ -49,6 +61,63 @@ type Options struct {
 	ReadyTimeout time.Duration
 	// RaftLogLevel is passed to the nodes (default warn).
 	RaftLogLevel string
+	// Twin adds the Luxembourg twin TwinName (role twin, region
+	// TwinRegion); every site ships to it through a WAN fault link.
+	Twin bool
+	// WANRTT is the round trip of a connection through a site<->twin
+	// link (0: DefaultWANRTT). Only with Twin.
+	WANRTT time.Duration
+	// WANLoss is the probability (0 to 1) that a WAN link drops a
+	// datagram, in each direction. Only with Twin.
+	WANLoss float64
+	// WANBandwidth caps each direction of a WAN link, in bytes per
+	// second as faultlink.Params.Bandwidth (0: no cap). Only with Twin.
+	WANBandwidth int64
+}
+
+// withDefaults fills the zero fields of o with their defaults.
+func (o Options) withDefaults() Options {
+	if o.Sites == 0 {
+		o.Sites = 3
+	}
+	if o.RaftLogLevel == "" {
+		o.RaftLogLevel = "warn"
+	}
+	if o.Twin && o.WANRTT == 0 {
+		o.WANRTT = DefaultWANRTT
+	}
+	return o
+}
+
+// validate checks o after withDefaults, naming the option and the fix.
+func (o Options) validate() error {
+	if o.Sites < 1 || o.Sites > 9 {
+		return fmt.Errorf("lab: --sites %d: use 1 to 9 (3 is the Monaco cell)", o.Sites)
+	}
+	if !o.Twin {
+		if o.WANRTT != 0 || o.WANLoss != 0 || o.WANBandwidth != 0 {
+			return errors.New("lab: the WAN link options (--wan-rtt, --wan-loss, --wan-bandwidth) need a twin: add --twin")
+		}
+		return nil
+	}
+	if err := wanParams(o).Validate(); err != nil {
+		return fmt.Errorf("lab: WAN link (--wan-rtt %v, --wan-loss %g, --wan-bandwidth %d): %w", o.WANRTT, o.WANLoss, o.WANBandwidth, err)
+	}
+	return nil
+}
+
+// wanParams are the faults of each site<->twin fault link.
+//
+// faultlink applies Params to each direction of a relayed connection on
+// its own: the datagrams a site sends through "site-a->lux-1" (to the
+// target) and the twin's answers relayed back (to the client) are each
+// delayed by Delay (transport/faultlink: Params, direction.go). A
+// connection dialled through one link therefore crosses Delay twice per
+// round trip, so Delay is half of WANRTT. Loss applies to each datagram
+// in each direction (a request-answer pair survives with (1-p)^2), and
+// Bandwidth caps each direction separately, as on a symmetric WAN line.
+func wanParams(o Options) faultlink.Params {
+	return faultlink.Params{Delay: o.WANRTT / 2, Loss: o.WANLoss, Bandwidth: o.WANBandwidth}
 }
 
 // Node is one node of the lab.
@@ -143,21 +212,58 @@ func (l *Lab) Node(name string) (*Node, error) {
 	return nil, fmt.Errorf("%w %q: this lab has %s", ErrUnknownNode, name, strings.Join(names, ", "))
 }
 
+// Twin returns the lab's twin node, if it has one.
+func (l *Lab) Twin() (*Node, bool) {
+	for i := range l.Nodes {
+		if l.Nodes[i].Role == string(pki.RoleTwin) {
+			return &l.Nodes[i], true
+		}
+	}
+	return nil, false
+}
+
+// isSite reports whether the named node is a member of the cell.
+func (l *Lab) isSite(name string) bool {
+	n, err := l.Node(name)
+	return err == nil && n.Role == string(pki.RoleSite)
+}
+
+// CellLinks returns the names of the site-to-site fault links (the cell's
+// Raft and forwarding traffic).
+func (l *Lab) CellLinks() []string {
+	var out []string
+	for _, s := range l.Links.Links {
+		if l.isSite(s.From) && l.isSite(s.To) {
+			out = append(out, s.Name)
+		}
+	}
+	return out
+}
+
+// WANLinks returns the names of the fault links between a site and the
+// twin, both directions ("site-a->lux-1" carries what site-a dials: WAL
+// shipping; "lux-1->site-a" what the twin dials). Empty without a twin.
+func (l *Lab) WANLinks() []string {
+	var out []string
+	for _, s := range l.Links.Links {
+		if l.isSite(s.From) != l.isSite(s.To) {
+			out = append(out, s.Name)
+		}
+	}
+	return out
+}
+
 // Up creates the lab in opts.Dir if it does not exist (keeping the data of
 // an existing one), starts the fault links and every node, and waits until
-// the cell has a leader.
+// the cell has a leader. An existing lab restarts as it was made: its
+// sites, twin and link faults come from its files, not from opts.
 func Up(ctx context.Context, opts Options) (*Lab, error) {
-	if opts.Sites == 0 {
-		opts.Sites = 3
-	}
-	if opts.Sites < 1 || opts.Sites > 9 {
-		return nil, fmt.Errorf("lab: --sites %d: use 1 to 9 (3 is the Monaco cell)", opts.Sites)
+	opts = opts.withDefaults()
+	if err := opts.validate(); err != nil {
+		return nil, err
 	}
 	if opts.ReadyTimeout == 0 {
 		opts.ReadyTimeout = 30 * time.Second
-	}
-	if opts.RaftLogLevel == "" {
-		opts.RaftLogLevel = "warn"
 	}
 	dir, err := filepath.Abs(opts.Dir)
 	if err != nil {
@@ -171,6 +277,9 @@ func Up(ctx context.Context, opts Options) (*Lab, error) {
 	if existing, err := Load(dir); err == nil {
 		if alive := existing.alive(); len(alive) > 0 {
 			return nil, fmt.Errorf("%w: %s has live processes (%s): stop them with `jumeau lab down --dir %s`", ErrRunning, dir, strings.Join(alive, ", "), dir)
+		}
+		if _, ok := existing.Twin(); opts.Twin && !ok {
+			return nil, fmt.Errorf("lab: the lab in %s was made without a twin: use another --dir for a lab with --twin (or remove %s)", dir, dir)
 		}
 		l = existing
 		l.Binary = bin
@@ -211,12 +320,15 @@ func Up(ctx context.Context, opts Options) (*Lab, error) {
 // Prepare writes a new lab into opts.Dir (CA, certificates, KEK, node
 // configurations, fault-link plan) without starting anything. The
 // in-process cluster harness and Up both start from it.
+//
+// With opts.Twin the lab also has the twin TwinName. Only sites dial the
+// twin (to ship their WAL), through the links "site-x->TwinName"; the
+// twin reaches the sites through "TwinName->site-x" (it dials them from
+// issue 4 on). Every WAN link has the faults of wanParams.
 func Prepare(opts Options) (*Lab, error) {
-	if opts.Sites == 0 {
-		opts.Sites = 3
-	}
-	if opts.RaftLogLevel == "" {
-		opts.RaftLogLevel = "warn"
+	opts = opts.withDefaults()
+	if err := opts.validate(); err != nil {
+		return nil, err
 	}
 	dir, bin := opts.Dir, opts.Binary
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -246,7 +358,11 @@ func Prepare(opts Options) (*Lab, error) {
 	if err := os.WriteFile(kekFile, []byte(kek.Encode()+"\n"), 0o600); err != nil {
 		return nil, fmt.Errorf("lab: write kek: %w", err)
 	}
-	ports, err := freePorts(3*opts.Sites + opts.Sites*(opts.Sites-1) + 1)
+	nodes, links := opts.Sites, opts.Sites*(opts.Sites-1)
+	if opts.Twin {
+		nodes, links = nodes+1, links+2*opts.Sites
+	}
+	ports, err := freePorts(3*nodes + links + 1)
 	if err != nil {
 		return nil, err
 	}
@@ -255,28 +371,48 @@ func Prepare(opts Options) (*Lab, error) {
 	for i := 0; i < opts.Sites; i++ {
 		names = append(names, "site-"+string(rune('a'+i)))
 	}
-	for _, name := range names {
+	addNode := func(name string, role pki.Role, region string) error {
 		nd := filepath.Join(dir, "nodes", name)
 		if err := os.MkdirAll(nd, 0o700); err != nil {
-			return nil, fmt.Errorf("lab: %w", err)
+			return fmt.Errorf("lab: %w", err)
 		}
 		l.Nodes = append(l.Nodes, Node{
-			Name: name, Role: "site", Region: "monaco",
+			Name: name, Role: string(role), Region: region,
 			QUIC: next(), API: next(), Metrics: next(),
 			Config: filepath.Join(nd, "jumeau.yaml"), Log: filepath.Join(nd, "jumeau.log"),
 			DataDir: filepath.Join(nd, "data"),
 		})
+		return nil
+	}
+	for _, name := range names {
+		if err := addNode(name, pki.RoleSite, PrimaryRegion); err != nil {
+			return nil, err
+		}
+	}
+	if opts.Twin {
+		if err := addNode(TwinName, pki.RoleTwin, TwinRegion); err != nil {
+			return nil, err
+		}
 	}
 	l.Links = Links{Control: next(), Config: filepath.Join(dir, "links.json"), Log: filepath.Join(dir, "links.log")}
-	for _, from := range l.Nodes {
-		for _, to := range l.Nodes {
-			if from.Name == to.Name {
-				continue
+	link := func(from, to Node, p faultlink.Params) {
+		l.Links.Links = append(l.Links.Links, LinkSpec{
+			Name: from.Name + "->" + to.Name, From: from.Name, To: to.Name,
+			Listen: next(), Target: to.QUIC, Params: p,
+		})
+	}
+	sites := l.Nodes[:opts.Sites]
+	for _, from := range sites {
+		for _, to := range sites {
+			if from.Name != to.Name {
+				link(from, to, faultlink.Params{Delay: opts.LinkDelay})
 			}
-			l.Links.Links = append(l.Links.Links, LinkSpec{
-				Name: from.Name + "->" + to.Name, From: from.Name, To: to.Name,
-				Listen: next(), Target: to.QUIC, Params: faultlink.Params{Delay: opts.LinkDelay},
-			})
+		}
+	}
+	if twin, ok := l.Twin(); ok {
+		for _, site := range sites {
+			link(site, *twin, wanParams(opts))
+			link(*twin, site, wanParams(opts))
 		}
 	}
 	lb, err := json.MarshalIndent(l.Links, "", "  ")
@@ -287,7 +423,7 @@ func Prepare(opts Options) (*Lab, error) {
 		return nil, fmt.Errorf("lab: write links config: %w", err)
 	}
 	for _, n := range l.Nodes {
-		id := pki.Identity{Role: pki.RoleSite, Region: n.Region, Name: n.Name}
+		id := pki.Identity{Role: pki.Role(n.Role), Region: n.Region, Name: n.Name}
 		cred, err := issue(id)
 		if err != nil {
 			return nil, fmt.Errorf("lab: %w", err)
@@ -297,7 +433,17 @@ func Prepare(opts Options) (*Lab, error) {
 		cfg.Listen = node.ListenConfig{QUIC: n.QUIC, API: n.API, Metrics: n.Metrics, Pprof: true}
 		cfg.TLS = node.TLSConfig{CA: cred.CA, Cert: cred.Cert, Key: cred.Key}
 		cfg.Cell.Sites = names
-		cfg.Cell.Bootstrap = true // a brand-new lab cell
+		if n.Role == string(pki.RoleTwin) {
+			// The twin accepts the cell's sites as senders; it is not a
+			// member of the cell, so it bootstraps nothing.
+			cfg.Twin.PrimaryRegion = PrimaryRegion
+		} else {
+			cfg.Cell.Bootstrap = true // a brand-new lab cell
+			if opts.Twin {
+				cfg.Twin.Name = TwinName
+			}
+		}
+		// The twin has the same key-encryption key: it serves reads.
 		cfg.Keyring = node.KeyringConfig{File: filepath.Join(filepath.Dir(n.Config), "keyring.json"), KEKFile: kekFile}
 		cfg.Raft.LogLevel = opts.RaftLogLevel
 		for _, ln := range l.Links.Links {
@@ -336,6 +482,13 @@ func configYAML(c node.Config) map[string]any {
 		"tls":    map[string]any{"ca": c.TLS.CA, "cert": c.TLS.Cert, "key": c.TLS.Key},
 		"peers":  peers,
 		"cell":   map[string]any{"sites": c.Cell.Sites, "bootstrap": c.Cell.Bootstrap, "epoch": c.Cell.Epoch},
+		"twin": map[string]any{
+			"name": c.Twin.Name, "primary_region": c.Twin.PrimaryRegion, "batch_bytes": c.Twin.BatchBytes,
+			"window_bytes": c.Twin.WindowBytes, "compression": c.Twin.Compression,
+			"heartbeat": c.Twin.Heartbeat.String(), "write_timeout": c.Twin.WriteTimeout.String(),
+		},
+		"sla": map[string]any{"rpo": c.SLA.RPO.String(), "rpo_guard": c.SLA.RPOGuard},
+		"wal": map[string]any{"retain_records": c.WAL.RetainRecords},
 		"raft": map[string]any{
 			"heartbeat_timeout": c.Raft.HeartbeatTimeout.String(), "election_timeout": c.Raft.ElectionTimeout.String(),
 			"leader_lease_timeout": c.Raft.LeaderLeaseTimeout.String(), "commit_timeout": c.Raft.CommitTimeout.String(),
@@ -557,8 +710,17 @@ func (l *Lab) Client(name string) (*api.Client, error) {
 	return api.NewClient(n.API, mat, api.ClientOptions{})
 }
 
-// WaitLeader polls the nodes until a live node other than exclude reports
-// itself leader, and returns its name.
+// cellState is the part of a node's status document (GET /v1/status)
+// WaitLeader reads; a twin's has no cell section.
+type cellState struct {
+	Cell *struct {
+		RaftState string `json:"raft_state"`
+	} `json:"cell"`
+}
+
+// WaitLeader polls the sites until a live site other than exclude reports
+// itself leader, and returns its name. The twin is not a member of the
+// cell and is not asked.
 func (l *Lab) WaitLeader(ctx context.Context, exclude string) (string, error) {
 	clients := map[string]*api.Client{}
 	defer func() {
@@ -568,7 +730,7 @@ func (l *Lab) WaitLeader(ctx context.Context, exclude string) (string, error) {
 	}()
 	for {
 		for _, n := range l.Nodes {
-			if n.Name == exclude || !aliveWith(n.PID, n.Config) {
+			if n.Name == exclude || n.Role != string(pki.RoleSite) || !aliveWith(n.PID, n.Config) {
 				continue
 			}
 			c := clients[n.Name]
@@ -579,11 +741,11 @@ func (l *Lab) WaitLeader(ctx context.Context, exclude string) (string, error) {
 				}
 				clients[n.Name] = c
 			}
-			var st node.Status
+			var st cellState
 			sctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 			err := c.Status(sctx, &st)
 			cancel()
-			if err == nil && st.Cell.RaftState == "Leader" {
+			if err == nil && st.Cell != nil && st.Cell.RaftState == "Leader" {
 				return n.Name, nil
 			}
 		}

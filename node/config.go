@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -24,6 +25,9 @@ type Config struct {
 	Peers   []Peer        `mapstructure:"peers"`
 	Cell    CellConfig    `mapstructure:"cell"`
 	Raft    RaftConfig    `mapstructure:"raft"`
+	Twin    TwinConfig    `mapstructure:"twin"`
+	SLA     SLAConfig     `mapstructure:"sla"`
+	WAL     WALConfig     `mapstructure:"wal"`
 	Keyring KeyringConfig `mapstructure:"keyring"`
 	API     APIConfig     `mapstructure:"api"`
 	Log     LogConfig     `mapstructure:"log"`
@@ -81,6 +85,43 @@ type RaftConfig struct {
 	LogLevel           string        `mapstructure:"log_level"`
 }
 
+// TwinConfig is region replication to the Luxembourg twin. On a site it
+// names the twin the cell leader ships its WAL to, and tunes the shipper;
+// on the twin (node.role twin) it names the region allowed to ship.
+type TwinConfig struct {
+	// Name is, on sites, the twin's node name; it needs a peers entry.
+	// Empty: no twin, nothing is shipped.
+	Name string `mapstructure:"name"`
+	// PrimaryRegion is, on the twin, the region whose sites may ship to it.
+	PrimaryRegion string `mapstructure:"primary_region"`
+	// BatchBytes is the most record bytes per shipped frame.
+	BatchBytes int `mapstructure:"batch_bytes"`
+	// WindowBytes is how many shipped bytes may await the twin's ack
+	// (at least bandwidth x RTT of the WAN).
+	WindowBytes int `mapstructure:"window_bytes"`
+	// Compression is none or zstd.
+	Compression string `mapstructure:"compression"`
+	// Heartbeat is how often an idle shipper tells the twin its position.
+	Heartbeat time.Duration `mapstructure:"heartbeat"`
+	// WriteTimeout bounds the wait for the twin's ack of a
+	// durability=twin write.
+	WriteTimeout time.Duration `mapstructure:"write_timeout"`
+}
+
+// SLAConfig is the recovery point objective and what the leader does as
+// the twin's lag nears it.
+type SLAConfig struct {
+	RPO      time.Duration `mapstructure:"rpo"`
+	RPOGuard string        `mapstructure:"rpo_guard"` // alert, throttle or block
+}
+
+// WALConfig tunes the WAL's retention.
+type WALConfig struct {
+	// RetainRecords is how many of the newest WAL records each site keeps
+	// (0 keeps all); a twin cut off for longer is rebuilt from a snapshot.
+	RetainRecords uint64 `mapstructure:"retain_records"`
+}
+
 // KeyringConfig locates the namespace keyring and its key-encryption key.
 type KeyringConfig struct {
 	File    string `mapstructure:"file"`
@@ -103,6 +144,8 @@ type LogConfig struct {
 // must still be set.
 func DefaultConfig() Config {
 	rc := replicator.DefaultConfig()
+	sc := replicator.DefaultShipConfig()
+	tc := replicator.DefaultTwinConfig()
 	return Config{
 		Node:   NodeConfig{Role: "site", Region: "monaco"},
 		Listen: ListenConfig{QUIC: "127.0.0.1:7001", API: "127.0.0.1:8001"},
@@ -121,6 +164,16 @@ func DefaultConfig() Config {
 			TrailingLogs:       rc.TrailingLogs,
 			LogLevel:           rc.RaftLogLevel,
 		},
+		Twin: TwinConfig{
+			PrimaryRegion: tc.PrimaryRegion,
+			BatchBytes:    sc.BatchBytes,
+			WindowBytes:   sc.WindowBytes,
+			Compression:   sc.Compression,
+			Heartbeat:     sc.Heartbeat,
+			WriteTimeout:  sc.WriteTimeout,
+		},
+		SLA:     SLAConfig{RPO: sc.RPO, RPOGuard: string(sc.RPOGuard)},
+		WAL:     WALConfig{RetainRecords: sc.RetainRecords},
 		Keyring: KeyringConfig{KEKEnv: "JUMEAU_KEK"},
 		API:     APIConfig{RequestTimeout: 10 * time.Second},
 		Log:     LogConfig{Level: "info", Format: "json"},
@@ -148,8 +201,12 @@ func (c Config) Validate() error {
 	if err != nil {
 		return fmt.Errorf("config: node.role: %w", err)
 	}
-	if role != pki.RoleSite {
-		return fmt.Errorf("config: node.role %q: this version runs the primary cell only (role: site); the twin and witness roles come with region replication and failover", c.Node.Role)
+	switch role {
+	case pki.RoleSite, pki.RoleTwin:
+	case pki.RoleWitness:
+		return fmt.Errorf("config: node.role %q: the witness comes with region failover (issue 4); this version runs role: site (the primary cell) and role: twin", c.Node.Role)
+	default:
+		return fmt.Errorf("config: node.role %q: a node runs as site (the primary cell) or twin (the Luxembourg copy)", c.Node.Role)
 	}
 	if c.Listen.Pprof && c.Listen.Metrics == "" {
 		return errors.New("config: listen.pprof needs listen.metrics (pprof is served on the metrics listener)")
@@ -178,9 +235,11 @@ func (c Config) Validate() error {
 	if len(c.Cell.Sites) == 0 {
 		return errors.New("config: cell.sites is empty: list the names of every Monaco site of the cell")
 	}
-	for _, s := range c.Cell.Sites {
-		if s != c.Node.Name && !seen[s] {
-			return fmt.Errorf("config: cell.sites names %q but peers has no address for it: add {name: %s, addr: host:port} under peers", s, s)
+	if role == pki.RoleSite {
+		for _, s := range c.Cell.Sites {
+			if s != c.Node.Name && !seen[s] {
+				return fmt.Errorf("config: cell.sites names %q but peers has no address for it: add {name: %s, addr: host:port} under peers", s, s)
+			}
 		}
 	}
 	switch c.Log.Level {
@@ -202,10 +261,82 @@ func (c Config) Validate() error {
 	if c.API.RequestTimeout <= 0 {
 		return errors.New("config: api.request_timeout must be > 0 (example: 10s)")
 	}
+	if role == pki.RoleTwin {
+		return c.validateTwin()
+	}
+	return c.validateSite(seen)
+}
+
+// validateSite checks what a primary site needs: the cell's Raft settings,
+// the shipper's, and the twin it ships to. peers holds the names of the
+// peers entries.
+func (c Config) validateSite(peers map[string]bool) error {
 	if err := c.cellConfig().Validate(); err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
+	if err := c.shipConfig().Validate(); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	t := c.Twin.Name
+	if t == "" {
+		return nil
+	}
+	if slices.Contains(c.Cell.Sites, t) || t == c.Node.Name {
+		return fmt.Errorf("config: twin.name %q is a site of the cell (cell.sites): set twin.name to the Luxembourg twin's node name, which is not a cell member", t)
+	}
+	if !peers[t] {
+		return fmt.Errorf("config: twin.name %q has no address: add {name: %s, addr: host:port} under peers (the twin's QUIC address), or leave twin.name empty to run without a twin", t, t)
+	}
 	return nil
+}
+
+// validateTwin checks what the twin needs: it is not a member of the cell
+// whose WAL it receives, and accepts only that cell's sites as senders.
+func (c Config) validateTwin() error {
+	if slices.Contains(c.Cell.Sites, c.Node.Name) {
+		return fmt.Errorf("config: cell.sites lists %q, this twin itself: list only the primary cell's sites (the senders this twin accepts)", c.Node.Name)
+	}
+	if c.Twin.Name != "" {
+		return fmt.Errorf("config: twin.name %q is set on a twin: twin.name is for sites (the twin they ship to); leave it empty here", c.Twin.Name)
+	}
+	if c.Twin.PrimaryRegion == c.Node.Region {
+		return fmt.Errorf("config: twin.primary_region %q is this twin's own region (node.region): the twin must sit in another region than the sites that ship to it", c.Twin.PrimaryRegion)
+	}
+	if err := c.twinConfig().Validate(); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	// The twin ships nothing yet, but its sla.* and wal.* keys are read
+	// like a site's: a bad value is refused now, not after a promotion.
+	if err := c.shipConfig().Validate(); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	return nil
+}
+
+// shipConfig is the cell leader's shipper configuration (twin.*, sla.*,
+// wal.retain_records).
+func (c Config) shipConfig() replicator.ShipConfig {
+	return replicator.ShipConfig{
+		Twin:          c.Twin.Name,
+		BatchBytes:    c.Twin.BatchBytes,
+		WindowBytes:   c.Twin.WindowBytes,
+		Compression:   c.Twin.Compression,
+		Heartbeat:     c.Twin.Heartbeat,
+		WriteTimeout:  c.Twin.WriteTimeout,
+		RPO:           c.SLA.RPO,
+		RPOGuard:      replicator.RPOGuard(c.SLA.RPOGuard),
+		RetainRecords: c.WAL.RetainRecords,
+	}
+}
+
+// twinConfig is the twin receiver's configuration.
+func (c Config) twinConfig() replicator.TwinConfig {
+	tc := replicator.DefaultTwinConfig()
+	tc.Name = c.Node.Name
+	tc.PrimaryRegion = c.Twin.PrimaryRegion
+	tc.Sites = append([]string(nil), c.Cell.Sites...)
+	tc.Epoch = c.Cell.Epoch
+	return tc
 }
 
 func (c Config) cellConfig() replicator.Config {
@@ -226,6 +357,7 @@ func (c Config) cellConfig() replicator.Config {
 		TrailingLogs:       c.Raft.TrailingLogs,
 		ApplyTimeout:       c.API.RequestTimeout,
 		RaftLogLevel:       c.Raft.LogLevel,
+		Ship:               c.shipConfig(),
 	}
 }
 
@@ -251,6 +383,7 @@ func LoadConfig(path string, v *viper.Viper) (Config, error) {
 	err := v.UnmarshalExact(&cfg, viper.DecodeHook(mapstructure.ComposeDecodeHookFunc(
 		mapstructure.StringToTimeDurationHookFunc(),
 		mapstructure.StringToSliceHookFunc(","),
+		refuseNegativeUint,
 	)))
 	if err != nil {
 		return Config{}, fmt.Errorf("config %s: %w (check the key names and value types against docs/config.md)", path, err)
@@ -259,6 +392,24 @@ func LoadConfig(path string, v *viper.Viper) (Config, error) {
 		return Config{}, fmt.Errorf("config %s: %w", path, err)
 	}
 	return cfg, nil
+}
+
+// refuseNegativeUint stops a negative number reaching an unsigned key:
+// viper decodes weakly, and would turn -1 into 2^64-1.
+func refuseNegativeUint(from, to reflect.Type, data any) (any, error) {
+	switch to.Kind() {
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+	default:
+		return data, nil
+	}
+	v := reflect.ValueOf(data)
+	switch {
+	case v.CanInt() && v.Int() < 0,
+		v.CanFloat() && v.Float() < 0,
+		from.Kind() == reflect.String && strings.HasPrefix(strings.TrimSpace(v.String()), "-"):
+		return nil, fmt.Errorf("%v is negative: use a whole number >= 0", data)
+	}
+	return data, nil
 }
 
 // setDefaults registers every leaf key of the config with viper so that

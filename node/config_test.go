@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/monaco-sovereign/jumeau/node"
+	"github.com/monaco-sovereign/jumeau/replicator"
 )
 
 const validYAML = `
@@ -66,12 +67,181 @@ func TestLoadConfig_Errors(t *testing.T) {
 		{"bad duration", validYAML + "api: {request_timeout: soon}\n", "request_timeout"},
 		{"missing name", strings.Replace(validYAML, "name: site-a,", "", 1), "node.name"},
 		{"bad role", strings.Replace(validYAML, "role: site", "role: emperor", 1), "node.role"},
-		{"twin not yet", strings.Replace(validYAML, "role: site", "role: twin", 1), "role: site"},
+		{"witness not yet", strings.Replace(validYAML, "role: site", "role: witness", 1), "issue 4"},
 		{"site without address", strings.Replace(validYAML, "sites: [site-a, site-b]", "sites: [site-a, site-b, site-c]", 1), "site-c"},
 		{"bad address", strings.Replace(validYAML, `quic: "127.0.0.1:7001"`, `quic: "nowhere"`, 1), "listen.quic"},
 		{"bad log level", validYAML + "log: {level: loud}\n", "log.level"},
 		{"pprof without metrics", strings.Replace(validYAML, `api: "127.0.0.1:8001"}`, `api: "127.0.0.1:8001", pprof: true}`, 1), "listen.pprof"},
 		{"not yaml", "node: [\n", "config"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := node.LoadConfig(writeConfig(t, tc.yaml), nil)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want an error mentioning %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// siteWithTwinYAML is a site that ships to the twin lux-1.
+const siteWithTwinYAML = `
+node: {name: site-a, role: site, region: monaco, data_dir: /tmp/x}
+listen: {quic: "127.0.0.1:7001", api: "127.0.0.1:8001"}
+tls: {ca: ca.crt, cert: a.crt, key: a.key}
+peers:
+  - {name: site-b, addr: "127.0.0.1:7002"}
+  - {name: lux-1, addr: "127.0.0.1:7100"}
+cell: {sites: [site-a, site-b]}
+keyring: {file: k.json, kek_file: kek}
+twin: {name: lux-1, batch_bytes: 65536, window_bytes: 2097152, compression: zstd, heartbeat: 50ms, write_timeout: 2s}
+sla: {rpo: 2s, rpo_guard: block}
+wal: {retain_records: 4096}
+`
+
+// twinYAML is the Luxembourg twin of the cell site-a, site-b.
+const twinYAML = `
+node: {name: lux-1, role: twin, region: luxembourg, data_dir: /tmp/t}
+listen: {quic: "127.0.0.1:7100", api: "127.0.0.1:8100"}
+tls: {ca: ca.crt, cert: t.crt, key: t.key}
+peers:
+  - {name: site-a, addr: "127.0.0.1:7001"}
+cell: {sites: [site-a, site-b]}
+twin: {primary_region: monaco}
+keyring: {file: k.json, kek_file: kek}
+`
+
+func TestLoadConfig_ShipDefaults(t *testing.T) {
+	cfg, err := node.LoadConfig(writeConfig(t, validYAML), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, tc := replicator.DefaultShipConfig(), replicator.DefaultTwinConfig()
+	if got := cfg.Twin; got.Name != "" || got.BatchBytes != sc.BatchBytes || got.WindowBytes != sc.WindowBytes ||
+		got.Compression != sc.Compression || got.Heartbeat != sc.Heartbeat || got.WriteTimeout != sc.WriteTimeout ||
+		got.PrimaryRegion != tc.PrimaryRegion {
+		t.Errorf("twin: got %+v, want no name and the replicator defaults %+v, primary region %q", got, sc, tc.PrimaryRegion)
+	}
+	if got, want := cfg.SLA, (node.SLAConfig{RPO: sc.RPO, RPOGuard: string(sc.RPOGuard)}); got != want {
+		t.Errorf("sla: got %+v, want %+v", got, want)
+	}
+	if got, want := cfg.WAL.RetainRecords, sc.RetainRecords; got != want {
+		t.Errorf("wal.retain_records: got %d, want %d", got, want)
+	}
+}
+
+func TestLoadConfig_SiteWithTwin(t *testing.T) {
+	cfg, err := node.LoadConfig(writeConfig(t, siteWithTwinYAML), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := node.TwinConfig{
+		Name: "lux-1", PrimaryRegion: "monaco", BatchBytes: 64 << 10, WindowBytes: 2 << 20,
+		Compression: "zstd", Heartbeat: 50 * time.Millisecond, WriteTimeout: 2 * time.Second,
+	}
+	if got := cfg.Twin; got != want {
+		t.Errorf("twin: got %+v, want %+v", got, want)
+	}
+	if got, want := cfg.SLA, (node.SLAConfig{RPO: 2 * time.Second, RPOGuard: "block"}); got != want {
+		t.Errorf("sla: got %+v, want %+v", got, want)
+	}
+	if got, want := cfg.WAL.RetainRecords, uint64(4096); got != want {
+		t.Errorf("wal.retain_records: got %d, want %d", got, want)
+	}
+}
+
+func TestLoadConfig_Twin(t *testing.T) {
+	cfg, err := node.LoadConfig(writeConfig(t, twinYAML), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := cfg.Node.Role, "twin"; got != want {
+		t.Errorf("node.role: got %q, want %q", got, want)
+	}
+	if got, want := strings.Join(cfg.Cell.Sites, ","), "site-a,site-b"; got != want {
+		t.Errorf("cell.sites: got %q, want %q (a twin needs no peers entry per site)", got, want)
+	}
+	// Defaults are enough for a twin in another region than monaco.
+	noRegion := strings.Replace(twinYAML, "twin: {primary_region: monaco}\n", "", 1)
+	if _, err := node.LoadConfig(writeConfig(t, noRegion), nil); err != nil {
+		t.Errorf("twin without twin.primary_region: got %v, want the default monaco", err)
+	}
+}
+
+func TestLoadConfig_ShipEnv(t *testing.T) {
+	t.Setenv("JUMEAU_SLA_RPO_GUARD", "throttle")
+	t.Setenv("JUMEAU_SLA_RPO", "750ms")
+	t.Setenv("JUMEAU_WAL_RETAIN_RECORDS", "2048")
+	t.Setenv("JUMEAU_TWIN_COMPRESSION", "none")
+	cfg, err := node.LoadConfig(writeConfig(t, siteWithTwinYAML), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := cfg.SLA, (node.SLAConfig{RPO: 750 * time.Millisecond, RPOGuard: "throttle"}); got != want {
+		t.Errorf("sla from env: got %+v, want %+v", got, want)
+	}
+	if got, want := cfg.WAL.RetainRecords, uint64(2048); got != want {
+		t.Errorf("wal.retain_records from env: got %d, want %d", got, want)
+	}
+	if got, want := cfg.Twin.Compression, "none"; got != want {
+		t.Errorf("twin.compression from env: got %q, want %q", got, want)
+	}
+}
+
+func TestLoadConfig_ShipEnvErrors(t *testing.T) {
+	cases := []struct{ name, env, value, want string }{
+		{"bad guard", "JUMEAU_SLA_RPO_GUARD", "panic", "sla.rpo_guard"},
+		{"bad rpo", "JUMEAU_SLA_RPO", "soon", "rpo"},
+		{"twin without peer", "JUMEAU_TWIN_NAME", "lux-2", "lux-2"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv(tc.env, tc.value)
+			_, err := node.LoadConfig(writeConfig(t, validYAML), nil)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("%s=%s: got %v, want an error mentioning %q", tc.env, tc.value, err, tc.want)
+			}
+		})
+	}
+}
+
+func TestLoadConfig_ShipErrors(t *testing.T) {
+	site := func(old, new string) string {
+		if !strings.Contains(siteWithTwinYAML, old) {
+			t.Fatalf("test setup: %q not in siteWithTwinYAML", old)
+		}
+		return strings.Replace(siteWithTwinYAML, old, new, 1)
+	}
+	twin := func(old, new string) string {
+		if !strings.Contains(twinYAML, old) {
+			t.Fatalf("test setup: %q not in twinYAML", old)
+		}
+		return strings.Replace(twinYAML, old, new, 1)
+	}
+	cases := []struct {
+		name, yaml, want string
+	}{
+		{"twin without peer", site(`  - {name: lux-1, addr: "127.0.0.1:7100"}`+"\n", ""), "add {name: lux-1"},
+		{"twin is a site", site("name: lux-1, batch", "name: site-b, batch"), "twin.name \"site-b\" is a site"},
+		{"twin is self", site("name: lux-1, batch", "name: site-a, batch"), "twin.name"},
+		{"unknown twin key", site("compression: zstd", "compression: zstd, colour: blue"), "colour"},
+		{"unknown sla key", site("rpo_guard: block", "rpo_guard: block, rto: 1s"), "rto"},
+		{"bad compression", site("compression: zstd", "compression: lz4"), "twin.compression"},
+		{"small batch", site("batch_bytes: 65536", "batch_bytes: 100"), "twin.batch_bytes"},
+		{"window under batch", site("window_bytes: 2097152", "window_bytes: 8192"), "twin.window_bytes"},
+		{"bad heartbeat", site("heartbeat: 50ms", "heartbeat: 1m"), "twin.heartbeat"},
+		{"heartbeat not a duration", site("heartbeat: 50ms", "heartbeat: often"), "heartbeat"},
+		{"zero write timeout", site("write_timeout: 2s", "write_timeout: 0s"), "twin.write_timeout"},
+		{"bad guard", site("rpo_guard: block", "rpo_guard: pray"), "sla.rpo_guard"},
+		{"zero rpo", site("rpo: 2s", "rpo: 0s"), "sla.rpo"},
+		{"negative retention", site("retain_records: 4096", "retain_records: -1"), "retain_records"},
+		{"tiny retention", site("retain_records: 4096", "retain_records: 10"), "wal.retain_records"},
+		{"twin lists itself", twin("sites: [site-a, site-b]", "sites: [site-a, site-b, lux-1]"), "this twin itself"},
+		{"twin without sites", twin("cell: {sites: [site-a, site-b]}", "cell: {sites: []}"), "cell.sites"},
+		{"twin with twin.name", twin("twin: {primary_region: monaco}", "twin: {primary_region: monaco, name: lux-2}"), "twin.name"},
+		{"twin in the primary region", twin("region: luxembourg", "region: monaco"), "twin.primary_region"},
+		{"twin with empty primary region", twin("primary_region: monaco", `primary_region: ""`), "twin.primary_region"},
+		{"twin bad guard", twin("twin: {primary_region: monaco}", "twin: {primary_region: monaco}\nsla: {rpo_guard: pray}"), "sla.rpo_guard"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -15,8 +15,8 @@ import (
 
 	"github.com/monaco-sovereign/jumeau/api"
 	"github.com/monaco-sovereign/jumeau/lab"
-	"github.com/monaco-sovereign/jumeau/node"
 	"github.com/monaco-sovereign/jumeau/pki"
+	"github.com/monaco-sovereign/jumeau/replicator"
 )
 
 // clientFlags are shared by every command that talks to a node.
@@ -151,6 +151,9 @@ func newPutCmd() *cobra.Command {
 				}
 				value = b
 			}
+			if _, err := replicator.ParseDurability(dur); err != nil {
+				return fmt.Errorf("--durability: %w", err)
+			}
 			return cf.do(cmd.Context(), func(ctx context.Context, c *api.Client) error {
 				res, err := c.Put(ctx, args[0], args[1], value, dur)
 				if err != nil {
@@ -163,9 +166,13 @@ func newPutCmd() *cobra.Command {
 	}
 	cf.register(cmd)
 	cmd.Flags().StringVar(&file, "file", "", "read the value from FILE")
-	cmd.Flags().StringVar(&dur, "durability", "cell", "cell: committed by a quorum of the cell's sites")
+	cmd.Flags().StringVar(&dur, "durability", "cell", durabilityHelp)
 	return cmd
 }
+
+// durabilityHelp documents the --durability flag of put, del and bench.
+const durabilityHelp = "cell: committed by a quorum of the cell's sites; " +
+	"twin: also durable on the Luxembourg twin (one WAN round trip more; on a timeout the write may still arrive)"
 
 func newGetCmd() *cobra.Command {
 	var cf clientFlags
@@ -195,13 +202,17 @@ func newGetCmd() *cobra.Command {
 
 func newDelCmd() *cobra.Command {
 	var cf clientFlags
+	var dur string
 	cmd := &cobra.Command{
 		Use:   "del NAMESPACE KEY",
 		Short: "Delete a key",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if _, err := replicator.ParseDurability(dur); err != nil {
+				return fmt.Errorf("--durability: %w", err)
+			}
 			return cf.do(cmd.Context(), func(ctx context.Context, c *api.Client) error {
-				res, err := c.Delete(ctx, args[0], args[1])
+				res, err := c.Delete(ctx, args[0], args[1], dur)
 				if err != nil {
 					return err
 				}
@@ -211,6 +222,7 @@ func newDelCmd() *cobra.Command {
 		},
 	}
 	cf.register(cmd)
+	cmd.Flags().StringVar(&dur, "durability", "cell", durabilityHelp)
 	return cmd
 }
 
@@ -253,19 +265,61 @@ func newLsCmd() *cobra.Command {
 	return cmd
 }
 
-// nodeStatus is one line of `status`.
+// statusDoc mirrors the node's status document (GET /v1/status) as far
+// as the CLI reads it: a site's has a cell section (with a ship section
+// when the cell has a twin), the twin's a twin section.
+type statusDoc struct {
+	Name   string                 `json:"name"`
+	Role   string                 `json:"role"`
+	Region string                 `json:"region"`
+	Cell   *cellDoc               `json:"cell,omitempty"`
+	Twin   *replicator.TwinStatus `json:"twin,omitempty"`
+}
+
+// cellDoc is the cell section of statusDoc.
+type cellDoc struct {
+	RaftState    string                 `json:"raft_state"`
+	Leader       string                 `json:"leader"`
+	Term         uint64                 `json:"term"`
+	CommitIndex  uint64                 `json:"commit_index"`
+	AppliedIndex uint64                 `json:"applied_index"`
+	WALLast      uint64                 `json:"wal_last_index"`
+	WALHash      string                 `json:"wal_last_hash"`
+	FSMError     string                 `json:"fsm_error,omitempty"`
+	Ship         *replicator.ShipStatus `json:"ship,omitempty"`
+}
+
+// nodeStatus is one line of `status` (and one element of `status --json`).
+// On the twin the WAL fields are its own WAL's and the Raft fields are
+// empty; Ship and Twin are the node's ship and twin sections as it sent
+// them.
 type nodeStatus struct {
-	Name         string `json:"name"`
-	Role         string `json:"role"`
-	Region       string `json:"region"`
-	RaftState    string `json:"raft_state"`
-	Leader       string `json:"leader"`
-	Term         uint64 `json:"term"`
-	CommitIndex  uint64 `json:"commit_index"`
-	AppliedIndex uint64 `json:"applied_index"`
-	WALLast      uint64 `json:"wal_last_index"`
-	WALHash      string `json:"wal_last_hash"`
-	Error        string `json:"error,omitempty"`
+	Name         string                 `json:"name"`
+	Role         string                 `json:"role"`
+	Region       string                 `json:"region"`
+	RaftState    string                 `json:"raft_state"`
+	Leader       string                 `json:"leader"`
+	Term         uint64                 `json:"term"`
+	CommitIndex  uint64                 `json:"commit_index"`
+	AppliedIndex uint64                 `json:"applied_index"`
+	WALLast      uint64                 `json:"wal_last_index"`
+	WALHash      string                 `json:"wal_last_hash"`
+	Error        string                 `json:"error,omitempty"`
+	Ship         *replicator.ShipStatus `json:"ship,omitempty"`
+	Twin         *replicator.TwinStatus `json:"twin,omitempty"`
+}
+
+// row condenses a status document into a line of `status`.
+func (d statusDoc) row() nodeStatus {
+	r := nodeStatus{Name: d.Name, Role: d.Role, Region: d.Region, Twin: d.Twin}
+	if c := d.Cell; c != nil {
+		r.RaftState, r.Leader, r.Term = c.RaftState, c.Leader, c.Term
+		r.CommitIndex, r.AppliedIndex = c.CommitIndex, c.AppliedIndex
+		r.WALLast, r.WALHash, r.Ship = c.WALLast, c.WALHash, c.Ship
+	} else if t := d.Twin; t != nil {
+		r.WALLast, r.WALHash = t.WALLast, t.WALHash
+	}
+	return r
 }
 
 func newStatusCmd() *cobra.Command {
@@ -273,7 +327,7 @@ func newStatusCmd() *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "status",
-		Short: "Show every node's role, Raft state, leader, term, commit and applied index",
+		Short: "Show every node's role, Raft state, leader, term, commit and applied index, and the shipping to the twin",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ts, err := cf.targets(true)
@@ -284,7 +338,7 @@ func newStatusCmd() *cobra.Command {
 			failed := 0
 			for _, t := range ts {
 				ctx, cancel := context.WithTimeout(cmd.Context(), 3*time.Second)
-				var st node.Status
+				var st statusDoc
 				err := t.client.Status(ctx, &st)
 				cancel()
 				t.client.Close()
@@ -293,11 +347,7 @@ func newStatusCmd() *cobra.Command {
 					rows = append(rows, nodeStatus{Name: t.name, Error: err.Error()})
 					continue
 				}
-				rows = append(rows, nodeStatus{
-					Name: st.Name, Role: st.Role, Region: st.Region, RaftState: st.Cell.RaftState,
-					Leader: st.Cell.Leader, Term: st.Cell.Term, CommitIndex: st.Cell.CommitIndex,
-					AppliedIndex: st.Cell.AppliedIndex, WALLast: st.Cell.WALLast, WALHash: st.Cell.WALHash,
-				})
+				rows = append(rows, st.row())
 			}
 			out := cmd.OutOrStdout()
 			if asJSON {
@@ -307,21 +357,7 @@ func newStatusCmd() *cobra.Command {
 					return err
 				}
 			} else {
-				tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "NAME\tROLE\tREGION\tRAFT\tLEADER\tTERM\tCOMMIT\tAPPLIED\tWAL\tWAL HASH")
-				for _, r := range rows {
-					if r.Error != "" {
-						fmt.Fprintf(tw, "%s\tunreachable: %s\n", r.Name, strings.ReplaceAll(r.Error, "\t", " "))
-						continue
-					}
-					h := r.WALHash
-					if len(h) > 12 {
-						h = h[:12]
-					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\n", r.Name, r.Role, r.Region, r.RaftState,
-						r.Leader, r.Term, r.CommitIndex, r.AppliedIndex, r.WALLast, h)
-				}
-				tw.Flush()
+				printStatus(out, rows, time.Now())
 			}
 			if failed == len(rows) {
 				return &exitError{code: 1, err: errors.New("no node answered")}
@@ -330,6 +366,113 @@ func newStatusCmd() *cobra.Command {
 		},
 	}
 	cf.register(cmd)
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON: one object per node, with its ship or twin section as the node sent it")
 	return cmd
+}
+
+// printStatus writes the human form of `status`: one table line per node,
+// then the leader's shipping to the twin and the twin's view. now dates
+// the twin's alarm.
+func printStatus(w io.Writer, rows []nodeStatus, now time.Time) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tROLE\tREGION\tRAFT\tLEADER\tTERM\tCOMMIT\tAPPLIED\tWAL\tWAL HASH")
+	for _, r := range rows {
+		if r.Error != "" {
+			fmt.Fprintf(tw, "%s\tunreachable: %s\n", r.Name, strings.ReplaceAll(r.Error, "\t", " "))
+			continue
+		}
+		if r.RaftState == "" {
+			// Not a cell member (the twin).
+			fmt.Fprintf(tw, "%s\t%s\t%s\t-\t-\t-\t-\t-\t%d\t%s\n", r.Name, r.Role, r.Region, r.WALLast, short(r.WALHash))
+			continue
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\n", r.Name, r.Role, r.Region, r.RaftState,
+			r.Leader, r.Term, r.CommitIndex, r.AppliedIndex, r.WALLast, short(r.WALHash))
+	}
+	tw.Flush()
+	for _, r := range rows {
+		// Only the leader ships; a follower's ship section is idle.
+		if s := r.Ship; s != nil && s.Active {
+			printShip(w, r.Name, s)
+		}
+	}
+	for _, r := range rows {
+		if t := r.Twin; t != nil {
+			printTwin(w, t, now)
+		}
+	}
+}
+
+func printShip(w io.Writer, from string, s *replicator.ShipStatus) {
+	conn := "disconnected"
+	if s.Connected {
+		conn = "connected"
+	}
+	acked := fmt.Sprintf("acked %d", s.AckedIndex)
+	if !s.AckKnown {
+		acked = "acked ? (the twin has not told its position yet; lag is an upper bound)"
+	}
+	fmt.Fprintf(w, "ship %s -> %s: %s, %s, sent %d, last %d; lag %d records, %s, %.3fs; RPO budget %.0f%% used of %gs (guard %s)\n",
+		from, s.Twin, conn, acked, s.SentIndex, s.LastIndex, s.LagRecords, byteSize(s.LagBytes), s.LagSeconds,
+		100*s.RPOBudgetUsed, s.RPOSeconds, s.RPOGuard)
+	if s.SnapshotsSent > 0 {
+		fmt.Fprintf(w, "  snapshots sent: %d\n", s.SnapshotsSent)
+	}
+	if s.LastError != "" {
+		fmt.Fprintf(w, "  last error: %s\n", s.LastError)
+	}
+	if s.Diverged != "" {
+		fmt.Fprintf(w, "  DIVERGED (shipping stopped until an operator reconciles): %s\n", s.Diverged)
+	}
+}
+
+func printTwin(w io.Writer, t *replicator.TwinStatus, now time.Time) {
+	sender, conn := t.Sender, "disconnected"
+	if sender == "" {
+		sender = "none yet"
+	}
+	if t.Connected {
+		conn = "connected"
+	}
+	fmt.Fprintf(w, "twin %s (epoch %d, accepts %s): sender %s, %s; WAL %d..%d %s, primary last %d, lag %d records; received %s",
+		t.Name, t.Epoch, t.PrimaryRegion, sender, conn, t.WALFirst, t.WALLast, short(t.WALHash), t.PrimaryLastIndex,
+		t.LagRecords, byteSize(t.ReceivedBytes))
+	if !t.LastReceived.IsZero() {
+		fmt.Fprintf(w, ", last %s ago", now.Sub(t.LastReceived).Round(time.Millisecond))
+	}
+	fmt.Fprintf(w, "; refused %d\n", t.Refused)
+	if t.SnapshotsRestored > 0 {
+		fmt.Fprintf(w, "  snapshots restored: %d\n", t.SnapshotsRestored)
+	}
+	if t.Alarm != "" {
+		at := ""
+		if !t.AlarmTime.IsZero() {
+			at = " (" + t.AlarmTime.UTC().Format(time.RFC3339) + ")"
+		}
+		fmt.Fprintf(w, "  ALARM%s: %s\n", at, t.Alarm)
+	}
+	if t.FSMError != "" {
+		fmt.Fprintf(w, "  error: %s\n", t.FSMError)
+	}
+}
+
+// short abbreviates a hash for the table.
+func short(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
+}
+
+// byteSize formats n bytes with a decimal unit (B, kB, MB, GB).
+func byteSize(n uint64) string {
+	switch {
+	case n >= 1e9:
+		return fmt.Sprintf("%.2f GB", float64(n)/1e9)
+	case n >= 1e6:
+		return fmt.Sprintf("%.2f MB", float64(n)/1e6)
+	case n >= 1e3:
+		return fmt.Sprintf("%.1f kB", float64(n)/1e3)
+	}
+	return fmt.Sprintf("%d B", n)
 }

@@ -3,11 +3,13 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -22,8 +24,12 @@ func newLabCmd() *cobra.Command {
 	var sites int
 	var delay time.Duration
 	var raftLog string
+	var twin bool
+	var wanRTT time.Duration
+	var wanLoss float64
+	var wanBandwidth int64
 	up := &cobra.Command{
-		Use:   "up --dir DIR",
+		Use:   "up --dir DIR [--twin [--wan-rtt 12ms] [--wan-loss P] [--wan-bandwidth B/s]]",
 		Short: "Create (or restart) the lab in DIR, start its processes and wait for a leader",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -31,7 +37,20 @@ func newLabCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			l, err := lab.Up(cmd.Context(), lab.Options{Dir: dir, Sites: sites, Binary: bin, LinkDelay: delay, RaftLogLevel: raftLog})
+			opts := lab.Options{Dir: dir, Sites: sites, Binary: bin, LinkDelay: delay, RaftLogLevel: raftLog, Twin: twin}
+			if twin {
+				opts.WANRTT, opts.WANLoss, opts.WANBandwidth = wanRTT, wanLoss, wanBandwidth
+				if wanRTT <= 0 {
+					return fmt.Errorf("--wan-rtt %v: use a round trip > 0 (e.g. 12ms, Monaco-Luxembourg)", wanRTT)
+				}
+			} else {
+				for _, f := range []string{"wan-rtt", "wan-loss", "wan-bandwidth"} {
+					if cmd.Flags().Changed(f) {
+						return fmt.Errorf("--%s shapes the link to the twin: add --twin", f)
+					}
+				}
+			}
+			l, err := lab.Up(cmd.Context(), opts)
 			if err != nil {
 				return err
 			}
@@ -39,9 +58,18 @@ func newLabCmd() *cobra.Command {
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "lab up in %s (leader %s)\n", l.Dir, leader)
 			for _, n := range l.Nodes {
-				fmt.Fprintf(out, "  %-8s %-6s %-8s api %s  quic %s  metrics http://%s/metrics  pid %d\n", n.Name, n.Role, n.Region, n.API, n.QUIC, n.Metrics, n.PID)
+				fmt.Fprintf(out, "  %-8s %-6s %-10s api %s  quic %s  metrics http://%s/metrics  pid %d\n", n.Name, n.Role, n.Region, n.API, n.QUIC, n.Metrics, n.PID)
 			}
 			fmt.Fprintf(out, "  links    control http://%s/links  pid %d\n", l.Links.Control, l.Links.PID)
+			if wan := l.WANLinks(); len(wan) > 0 {
+				// Every WAN link has the same faults; each applies them in both directions.
+				p := l.Links.Links[slices.IndexFunc(l.Links.Links, func(s lab.LinkSpec) bool { return s.Name == wan[0] })].Params
+				bw := "unlimited"
+				if p.Bandwidth > 0 {
+					bw = fmt.Sprintf("%d B/s each way", p.Bandwidth)
+				}
+				fmt.Fprintf(out, "  WAN      %d links site<->%s: round trip %v, loss %g each way, bandwidth %s\n", len(wan), lab.TwinName, 2*p.Delay, p.Loss, bw)
+			}
 			fmt.Fprintf(out, "try: jumeau put --lab %s demo hello world && jumeau get --lab %s demo hello\n", dir, dir)
 			return nil
 		},
@@ -50,6 +78,10 @@ func newLabCmd() *cobra.Command {
 	up.Flags().IntVar(&sites, "sites", 3, "number of Monaco sites")
 	up.Flags().DurationVar(&delay, "link-delay", 0, "one-way delay added by every site-to-site fault link (e.g. 1ms)")
 	up.Flags().StringVar(&raftLog, "raft-log-level", "warn", "hashicorp/raft log level in the node logs")
+	up.Flags().BoolVar(&twin, "twin", false, "add the Luxembourg twin "+lab.TwinName+"; every site ships its WAL to it through a WAN fault link")
+	up.Flags().DurationVar(&wanRTT, "wan-rtt", lab.DefaultWANRTT, "with --twin: round trip of the site<->twin links")
+	up.Flags().Float64Var(&wanLoss, "wan-loss", 0, "with --twin: packet loss probability 0..1 of the site<->twin links, each way")
+	up.Flags().Int64Var(&wanBandwidth, "wan-bandwidth", 0, "with --twin: bandwidth cap of the site<->twin links in bytes/s, each way (0 = none)")
 
 	down := &cobra.Command{
 		Use:   "down --dir DIR",
@@ -85,26 +117,47 @@ func newLabCmd() *cobra.Command {
 
 	var p faultlink.Params
 	var linkName string
+	var wan bool
 	fault := &cobra.Command{
-		Use:   "fault --dir DIR [--link FROM->TO] [--delay D] [--jitter D] [--loss P] [--bandwidth B/s] [--blackhole]",
-		Short: "Set the faults of one fault link, or of every link when --link is not given",
-		Args:  cobra.NoArgs,
+		Use:   "fault --dir DIR [--link FROM->TO | --wan] [--delay D] [--jitter D] [--loss P] [--bandwidth B/s] [--blackhole]",
+		Short: "Set the faults of one fault link, of every site-to-site link (the default), or of every site<->twin link (--wan)",
+		Long: `Set the faults of fault links. The faults replace the link's current ones.
+Without --link or --wan: every site-to-site link (the cell). With --wan: every
+link between a site and the twin, both directions (site-a->lux-1 carries what
+site-a sends, WAL shipping; lux-1->site-a what the twin sends). Each link
+applies its faults to both directions of the traffic it relays: --delay 6ms on a
+link adds 12ms to a round trip.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := p.Validate(); err != nil {
 				return err
+			}
+			if wan && linkName != "" {
+				return errors.New("use either --link or --wan, not both")
 			}
 			l, err := lab.Load(dir)
 			if err != nil {
 				return err
 			}
 			var names []string
-			for _, s := range l.Links.Links {
-				if linkName == "" || s.Name == linkName {
-					names = append(names, s.Name)
+			switch {
+			case linkName != "":
+				for _, s := range l.Links.Links {
+					if s.Name == linkName {
+						names = append(names, s.Name)
+					}
 				}
-			}
-			if len(names) == 0 {
-				return fmt.Errorf("no link %q in this lab (links are named like site-a->site-b)", linkName)
+				if len(names) == 0 {
+					return fmt.Errorf("no link %q in this lab (links are named like site-a->site-b, site-a->%s)", linkName, lab.TwinName)
+				}
+			case wan:
+				if names = l.WANLinks(); len(names) == 0 {
+					return fmt.Errorf("the lab in %s has no twin, so no WAN link: make one with `jumeau lab up --twin --dir NEWDIR`", dir)
+				}
+			default:
+				if names = l.CellLinks(); len(names) == 0 {
+					return errors.New("this lab has no site-to-site link (one site): name a link with --link, or use --wan")
+				}
 			}
 			body, _ := json.Marshal(p)
 			for _, name := range names {
@@ -124,7 +177,8 @@ func newLabCmd() *cobra.Command {
 		},
 	}
 	fault.Flags().StringVar(&dir, "dir", ".lab", "lab directory")
-	fault.Flags().StringVar(&linkName, "link", "", "link name FROM->TO (default: every link)")
+	fault.Flags().StringVar(&linkName, "link", "", "link name FROM->TO (default: every site-to-site link)")
+	fault.Flags().BoolVar(&wan, "wan", false, "every link between a site and the twin, both directions")
 	fault.Flags().DurationVar(&p.Delay, "delay", 0, "one-way delay")
 	fault.Flags().DurationVar(&p.Jitter, "jitter", 0, "delay jitter (+/-)")
 	fault.Flags().Float64Var(&p.Loss, "loss", 0, "packet loss probability 0..1")
