@@ -21,6 +21,7 @@ import (
 	"github.com/monaco-sovereign/jumeau/lab"
 	"github.com/monaco-sovereign/jumeau/node"
 	"github.com/monaco-sovereign/jumeau/pki"
+	"github.com/monaco-sovereign/jumeau/replicator"
 	"github.com/monaco-sovereign/jumeau/transport/faultlink"
 	"github.com/monaco-sovereign/jumeau/wal"
 )
@@ -35,6 +36,11 @@ type Options struct {
 	// Direct makes the sites dial each other without the fault links
 	// (benchmark baseline; faults and partitions then have no effect).
 	Direct bool
+	// Twin adds the Luxembourg twin (lab.TwinName) behind WAN fault links
+	// of WANRTT round trip (0: lab.DefaultWANRTT) and WANLoss.
+	Twin    bool
+	WANRTT  time.Duration
+	WANLoss float64
 }
 
 // Cluster is a running in-process cell.
@@ -55,7 +61,8 @@ func New(tb testing.TB, opts Options) *Cluster {
 	if opts.Sites == 0 {
 		opts.Sites = 3
 	}
-	l, err := lab.Prepare(lab.Options{Dir: tb.TempDir(), Sites: opts.Sites, Binary: os.Args[0]})
+	l, err := lab.Prepare(lab.Options{Dir: tb.TempDir(), Sites: opts.Sites, Binary: os.Args[0],
+		Twin: opts.Twin, WANRTT: opts.WANRTT, WANLoss: opts.WANLoss})
 	if err != nil {
 		tb.Fatalf("prepare cluster: %v", err)
 	}
@@ -100,13 +107,40 @@ func New(tb testing.TB, opts Options) *Cluster {
 	return c
 }
 
-// Names returns the sites' names.
+// Names returns every node's name (sites, then the twin if any).
 func (c *Cluster) Names() []string {
 	var out []string
 	for _, n := range c.Lab.Nodes {
 		out = append(out, n.Name)
 	}
 	return out
+}
+
+// Sites returns the cell sites' names.
+func (c *Cluster) Sites() []string {
+	var out []string
+	for _, n := range c.Lab.Nodes {
+		if n.Role == string(pki.RoleSite) {
+			out = append(out, n.Name)
+		}
+	}
+	return out
+}
+
+// TwinName is the twin's node name ("" without a twin).
+func (c *Cluster) TwinName() string {
+	if t, ok := c.Lab.Twin(); ok {
+		return t.Name
+	}
+	return ""
+}
+
+// Twin returns the running twin, or nil.
+func (c *Cluster) Twin() *node.Node {
+	if name := c.TwinName(); name != "" {
+		return c.Node(name)
+	}
+	return nil
 }
 
 // Start starts (or restarts, from its data directory) a stopped site.
@@ -165,13 +199,13 @@ func (c *Cluster) WaitLeader(exclude string) string {
 		c.mu.Lock()
 		leader := ""
 		for name, n := range c.nodes {
-			if name != exclude && n.Cell().IsLeader() {
+			if name != exclude && n.Cell() != nil && n.Cell().IsLeader() {
 				leader = name
 			}
 		}
 		agree := leader != ""
 		for name, n := range c.nodes {
-			if name != exclude && n.Cell().Leader() != leader {
+			if name != exclude && n.Cell() != nil && n.Cell().Leader() != leader {
 				agree = false
 			}
 		}
@@ -197,6 +231,15 @@ func (c *Cluster) Isolate(name string) {
 		}
 		return false
 	})
+}
+
+// CutWAN blackholes every link to and from the twin (the
+// Monaco-Luxembourg path); Heal restores it.
+func (c *Cluster) CutWAN() {
+	c.tb.Helper()
+	if name := c.TwinName(); name != "" {
+		c.Isolate(name)
+	}
 }
 
 // Heal lifts every partition (other faults stay).
@@ -261,6 +304,9 @@ func (c *Cluster) CheckInvariants() error {
 	var want [32]byte
 	var wantIdx uint64
 	for name, n := range c.nodes {
+		if n.Cell() == nil {
+			continue
+		}
 		idx, h := n.WAL().Last()
 		if ref == "" {
 			ref, want, wantIdx = name, h, idx
@@ -290,4 +336,67 @@ func (c *Cluster) WAL(name string) *wal.Log {
 		return nil
 	}
 	return n.WAL()
+}
+
+// WaitTwinConverged waits until the running twin holds the leader's WAL
+// tip, then checks it: same last index and hash as the leader, a twin WAL
+// that verifies end to end, and the same state digest as the leader.
+func (c *Cluster) WaitTwinConverged(ctx context.Context) error {
+	for {
+		err := c.CheckTwin()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("twin did not converge: %w", err)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// CheckTwin compares the twin with the current leader (see
+// WaitTwinConverged).
+func (c *Cluster) CheckTwin() error {
+	tw := c.Twin()
+	if tw == nil {
+		return errors.New("cluster: no running twin")
+	}
+	var leader *node.Node
+	for _, name := range c.Sites() {
+		if n := c.Node(name); n != nil && n.Cell().IsLeader() {
+			leader = n
+		}
+	}
+	if leader == nil {
+		return errors.New("cluster: no leader")
+	}
+	li, lh := leader.WAL().Last()
+	ti, th := tw.WAL().Last()
+	if li != ti || lh != th {
+		return fmt.Errorf("%w: leader at %d (%x), twin at %d (%x)", ErrDiverged, li, lh[:6], ti, th[:6])
+	}
+	w := tw.WAL()
+	if ti > 0 && ti >= w.First() {
+		if err := w.Verify(w.First(), ti); err != nil {
+			return fmt.Errorf("twin: %w", err)
+		}
+	}
+	ld, ln, err := replicator.StateDigest(leader.DB())
+	if err != nil {
+		return err
+	}
+	td, tn, err := replicator.StateDigest(tw.DB())
+	if err != nil {
+		return err
+	}
+	// The leader may have applied more since its WAL was read: compare
+	// again only if the tips still agree.
+	if li2, _ := leader.WAL().Last(); li2 != li {
+		return fmt.Errorf("%w: leader moved on while comparing", ErrDiverged)
+	}
+	if ld != td {
+		return fmt.Errorf("%w: state digests differ at WAL index %d: leader %x (%d keys), twin %x (%d keys)", ErrDiverged, li, ld[:6], ln, td[:6], tn)
+	}
+	return nil
 }

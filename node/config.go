@@ -120,6 +120,8 @@ type WALConfig struct {
 	// RetainRecords is how many of the newest WAL records each site keeps
 	// (0 keeps all); a twin cut off for longer is rebuilt from a snapshot.
 	RetainRecords uint64 `mapstructure:"retain_records"`
+	// RetainEvery is how often retention runs.
+	RetainEvery time.Duration `mapstructure:"retain_every"`
 }
 
 // KeyringConfig locates the namespace keyring and its key-encryption key.
@@ -173,7 +175,7 @@ func DefaultConfig() Config {
 			WriteTimeout:  sc.WriteTimeout,
 		},
 		SLA:     SLAConfig{RPO: sc.RPO, RPOGuard: string(sc.RPOGuard)},
-		WAL:     WALConfig{RetainRecords: sc.RetainRecords},
+		WAL:     WALConfig{RetainRecords: sc.RetainRecords, RetainEvery: sc.RetainEvery},
 		Keyring: KeyringConfig{KEKEnv: "JUMEAU_KEK"},
 		API:     APIConfig{RequestTimeout: 10 * time.Second},
 		Log:     LogConfig{Level: "info", Format: "json"},
@@ -326,6 +328,7 @@ func (c Config) shipConfig() replicator.ShipConfig {
 		RPO:           c.SLA.RPO,
 		RPOGuard:      replicator.RPOGuard(c.SLA.RPOGuard),
 		RetainRecords: c.WAL.RetainRecords,
+		RetainEvery:   c.WAL.RetainEvery,
 	}
 }
 

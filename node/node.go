@@ -302,5 +302,8 @@ func (n *Node) Close() error {
 	return errors.Join(errs...)
 }
 
+// DB returns the node's Pebble database (tests compare state digests).
+func (n *Node) DB() *pebble.DB { return n.db }
+
 // WAL returns the node's write-ahead log.
 func (n *Node) WAL() *wal.Log { return n.wal }

@@ -52,7 +52,7 @@ func checkAll(tb testing.TB, c *cluster.Cluster, name string, want map[string][]
 }
 
 func follower(c *cluster.Cluster, leader string) string {
-	for _, n := range c.Names() {
+	for _, n := range c.Sites() {
 		if n != leader && c.Node(n) != nil {
 			return n
 		}

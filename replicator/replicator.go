@@ -700,7 +700,7 @@ func (c *Cell) retain() {
 	if n == 0 {
 		return
 	}
-	t := time.NewTicker(retainEvery)
+	t := time.NewTicker(c.cfg.Ship.RetainEvery)
 	defer t.Stop()
 	for {
 		select {
@@ -717,6 +717,3 @@ func (c *Cell) retain() {
 		}
 	}
 }
-
-// retainEvery is how often retention runs (a variable for tests).
-var retainEvery = 5 * time.Second

@@ -33,6 +33,8 @@ type ShipConfig struct {
 	// (0 keeps everything). A twin cut off for longer is rebuilt from a
 	// state snapshot.
 	RetainRecords uint64
+	// RetainEvery is how often retention runs.
+	RetainEvery time.Duration
 }
 
 // DefaultShipConfig returns defaults sized for the Monaco-Luxembourg link.
@@ -46,6 +48,7 @@ func DefaultShipConfig() ShipConfig {
 		RPO:           5 * time.Second,
 		RPOGuard:      GuardAlert,
 		RetainRecords: 1 << 20,
+		RetainEvery:   5 * time.Second,
 	}
 }
 
@@ -66,6 +69,8 @@ func (c ShipConfig) Validate() error {
 		return errors.New("ship config: sla.rpo must be > 0 (example: 5s)")
 	case c.RetainRecords != 0 && c.RetainRecords < 1024:
 		return errors.New("ship config: wal.retain_records must be 0 (keep all) or >= 1024")
+	case c.RetainRecords != 0 && c.RetainEvery <= 0:
+		return errors.New("ship config: retention interval must be > 0")
 	}
 	if _, err := ParseRPOGuard(string(c.RPOGuard)); err != nil {
 		return fmt.Errorf("ship config: sla.rpo_guard: %w", err)
