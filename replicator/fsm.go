@@ -314,11 +314,21 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 	if err := f.db.LogData(nil, pebble.Sync); err != nil {
 		return nil, fmt.Errorf("fsm: sync before snapshot: %w", err)
 	}
-	walLast, _ := f.wal.Last()
-	anchorIdx, anchorHash := f.wal.Anchor()
+	// The anchor and tip come from the snapshot's own view, so that
+	// retention running meanwhile cannot make them disagree with it.
+	snap := f.db.NewSnapshot()
+	walLast, _, err := wal.TipIn(snap)
+	if err != nil {
+		_ = snap.Close()
+		return nil, fmt.Errorf("fsm: snapshot: %w", err)
+	}
+	anchorIdx, anchorHash, err := wal.AnchorIn(snap)
+	if err != nil {
+		_ = snap.Close()
+		return nil, fmt.Errorf("fsm: snapshot: %w", err)
+	}
 	return &fsmSnapshot{
-		snap:       f.db.NewSnapshot(),
-		wal:        f.wal,
+		snap:       snap,
 		applied:    f.applied.Load(),
 		walFirst:   anchorIdx + 1,
 		walLast:    walLast,
@@ -346,7 +356,6 @@ const (
 
 type fsmSnapshot struct {
 	snap       *pebble.Snapshot
-	wal        *wal.Log
 	applied    uint64
 	walFirst   uint64
 	walLast    uint64
@@ -413,7 +422,9 @@ func (s *fsmSnapshot) persist(out io.Writer) error {
 		return fmt.Errorf("fsm snapshot: iterate state: %w", err)
 	}
 	if s.walLast >= s.walFirst {
-		wit := s.wal.Iter(s.walFirst)
+		// Read the records from the snapshot's own view: retention may
+		// truncate the live log while this runs.
+		wit := wal.IterIn(s.snap, s.walFirst)
 		for wit.Next() && sw.err == nil {
 			rec := wit.Record()
 			if rec.Index > s.walLast {

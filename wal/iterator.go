@@ -47,6 +47,24 @@ func (l *Log) Iter(from uint64) *Iterator {
 	return i
 }
 
+// IterIn is Iter over r, a consistent view of the database the log lives
+// in (typically a *pebble.Snapshot also used to read state): records
+// truncated or appended after the view was taken do not affect it.
+func IterIn(r pebble.Reader, from uint64) *Iterator {
+	i := &Iterator{}
+	i.it, i.err = r.NewIter(&pebble.IterOptions{LowerBound: recordLower, UpperBound: viewUpper})
+	if i.err != nil {
+		i.err = fmt.Errorf("wal: iter from %d: %w", from, i.err)
+		i.done = true
+		return i
+	}
+	i.init(from)
+	if i.err != nil {
+		i.done = true
+	}
+	return i
+}
+
 func (i *Iterator) init(from uint64) {
 	anchor, anchorHash, err := viewAnchor(i.it)
 	if err != nil {

@@ -538,3 +538,15 @@ func TipIn(r pebble.Reader) (uint64, [32]byte, error) {
 	}
 	return rec.Index, rec.Hash, nil
 }
+
+// AnchorIn returns the anchor (index and hash of the last record removed
+// by retention or a restore; 0 for a log never truncated) as of r, a
+// consistent view of the database the log lives in.
+func AnchorIn(r pebble.Reader) (uint64, [32]byte, error) {
+	it, err := r.NewIter(&pebble.IterOptions{LowerBound: recordLower, UpperBound: viewUpper})
+	if err != nil {
+		return 0, [32]byte{}, fmt.Errorf("wal: anchor: %w", err)
+	}
+	defer it.Close()
+	return viewAnchor(it)
+}
