@@ -51,4 +51,47 @@
 //
 // Restore verifies every WAL record's chain and the trailer before it
 // commits anything, then replaces the state and the WAL in one synced batch.
+//
+// # Region replication: the Ship stream (QUIC stream of kind Ship)
+//
+// The cell leader opens one Ship stream to the twin (shipper.go); the
+// twin (twin.go) accepts it only from a site certificate of the primary
+// region whose name is one of the cell's sites. Frames are transport
+// frames (version byte, type, length, msgpack body); every body is a map
+// with short keys:
+//
+//	1 hello     leader->twin  {v: version 1, s: sender name, e: epoch, t: Raft term, f: first WAL index held, l: last}
+//	2 resume    twin->leader  {i: last durable WAL index, h: its hash (32 B), e: twin's epoch}
+//	3 records   leader->twin  {e: epoch, f: first index, n: count, c: codec (0 none, 1 zstd),
+//	                           r: decompressed length, d: n x ([uvarint len][wal record encoding]),
+//	                           l: leader's last WAL index, t: leader clock (unix ns)}
+//	4 heartbeat leader->twin  {l: leader's last WAL index, t: leader clock}
+//	5 ack       twin->leader  {i: last durable index, h: its hash}
+//	6 snapshot begin   leader->twin {i: anchor index, h: anchor hash, e: epoch}
+//	7 snapshot chunk   leader->twin {d: bytes of the snapshot stream above (no WAL records)}
+//	8 snapshot end     leader->twin {}
+//	9 error     either way    {c: 1 refused, 2 diverged, 3 stale leader, 4 receiver failure; m: reason}, then close
+//
+// Handshake: hello, then resume. The leader checks the twin's (index, hash)
+// against its own WAL (or anchor) and stops with "diverged" on a mismatch;
+// if the index is below its WAL retention it sends a state snapshot
+// anchored at its current tip, and the twin acks that anchor. Then the
+// leader streams records from index+1, keeping at most twin.window_bytes
+// unacknowledged, and sends heartbeats when idle.
+//
+// The twin refuses (error 1, alarm in log, metric and status) a stream
+// from an unknown sender, a hello or frame of an older epoch, and any
+// group of records frames holding a record that is not exactly the
+// successor of its tip (a replayed or reordered frame), does not link to
+// it, does not hash to its Hash, or has an epoch outside twin epoch..frame
+// epoch. Records frames already received are stored together: one Pebble
+// batch (WAL records and their state changes) committed with fsync, then
+// one ack of the last index; a refused group leaves nothing behind. A
+// hello of a newer or equal Raft term replaces the current stream; an
+// older term is answered with error 3 (not an alarm: a deposed leader).
+//
+// The leader counts lag from the twin's last ack: records after it, their
+// bytes, and the age of the oldest (its leader-clock time); durability=twin
+// writes wait for the ack of their WAL index, and the RPO guard acts on the
+// age (see ShipConfig).
 package replicator
