@@ -22,6 +22,8 @@ import (
 
 	"github.com/monaco-sovereign/jumeau/api"
 	"github.com/monaco-sovereign/jumeau/lab"
+	"github.com/monaco-sovereign/jumeau/pki"
+	"github.com/monaco-sovereign/jumeau/replicator"
 )
 
 var jumeauBin = flag.String("jumeau", "", "path of the jumeau binary under test")
@@ -37,8 +39,15 @@ func binary(tb testing.TB) string {
 // upLab starts a 3-site lab with the CLI and stops it at cleanup.
 func upLab(tb testing.TB) *lab.Lab {
 	tb.Helper()
+	return upLabArgs(tb)
+}
+
+// upLabArgs is upLab with extra `lab up` arguments (e.g. "--twin").
+func upLabArgs(tb testing.TB, extra ...string) *lab.Lab {
+	tb.Helper()
 	dir := tb.TempDir()
-	out, err := exec.Command(binary(tb), "lab", "up", "--dir", dir, "--sites", "3").CombinedOutput()
+	args := append([]string{"lab", "up", "--dir", dir, "--sites", "3"}, extra...)
+	out, err := exec.Command(binary(tb), args...).CombinedOutput()
 	if err != nil {
 		tb.Fatalf("lab up: %v\n%s", err, out)
 	}
@@ -63,21 +72,54 @@ func upLab(tb testing.TB) *lab.Lab {
 	return l
 }
 
-// loader writes unique keys to the lab's nodes, moving to the next node on
-// error, and remembers which writes were acknowledged.
+// runCLI runs the jumeau binary with args and returns its standard
+// output, standard error and exit code.
+func runCLI(tb testing.TB, args ...string) (stdout, stderr string, code int) {
+	tb.Helper()
+	cmd := exec.Command(binary(tb), args...)
+	var so, se bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &so, &se
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		tb.Fatalf("jumeau %v: %v", args, err)
+	}
+	return so.String(), se.String(), code
+}
+
+// loader writes unique keys to the lab's sites, moving to the next site on
+// error, and remembers which writes were acknowledged, when, and at which
+// WAL index.
 type loader struct {
-	l       *lab.Lab
+	l *lab.Lab
+	// durability of every write ("" = cell); set before start.
+	durability string
+	// prefix of the keys (default "k"); set before start.
+	prefix  string
 	clients []*api.Client
 	mu      sync.Mutex
-	acked   map[string]string
+	acked   map[string]ackedWrite
+	lastErr error
 	errs    atomic.Int64
 	seq     atomic.Int64
 }
 
+// ackedWrite is one write the cell acknowledged to the loader.
+type ackedWrite struct {
+	value string
+	at    time.Time // when the loader got the acknowledgement
+	wal   uint64    // its WAL index
+}
+
 func newLoader(tb testing.TB, l *lab.Lab) *loader {
 	tb.Helper()
-	ld := &loader{l: l, acked: map[string]string{}}
+	ld := &loader{l: l, prefix: "k", acked: map[string]ackedWrite{}}
 	for _, n := range l.Nodes {
+		if n.Role != string(pki.RoleSite) {
+			continue // the twin refuses writes
+		}
 		c, err := l.Client(n.Name)
 		if err != nil {
 			tb.Fatal(err)
@@ -101,17 +143,21 @@ func (ld *loader) run(ctx context.Context, w int, max int64) {
 				if n > max {
 					return
 				}
-				k, v := fmt.Sprintf("k%07d", n), fmt.Sprintf("v%d-%d", n, time.Now().UnixNano())
+				k, v := fmt.Sprintf("%s%07d", ld.prefix, n), fmt.Sprintf("v%d-%d", n, time.Now().UnixNano())
 				rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-				_, err := ld.clients[target].Put(rctx, "e2e", k, []byte(v), "")
+				res, err := ld.clients[target].Put(rctx, "e2e", k, []byte(v), ld.durability)
 				cancel()
 				if err != nil {
 					ld.errs.Add(1)
+					ld.mu.Lock()
+					ld.lastErr = err
+					ld.mu.Unlock()
 					target = (target + 1) % len(ld.clients)
 					continue
 				}
+				at := time.Now()
 				ld.mu.Lock()
-				ld.acked[k] = v
+				ld.acked[k] = ackedWrite{value: v, at: at, wal: res.WALIndex}
 				ld.mu.Unlock()
 			}
 		}(i)
@@ -155,11 +201,11 @@ func (ld *loader) verify(tb testing.TB, name string) {
 	ld.mu.Lock()
 	defer ld.mu.Unlock()
 	lost := 0
-	for k, v := range ld.acked {
-		if got[k] != v {
+	for k, w := range ld.acked {
+		if got[k] != w.value {
 			lost++
 			if lost <= 5 {
-				tb.Errorf("acknowledged write %s=%s: got %q on %s", k, v, got[k], name)
+				tb.Errorf("acknowledged write %s=%s: got %q on %s", k, w.value, got[k], name)
 			}
 		}
 	}
@@ -174,7 +220,10 @@ func waitAcked(tb testing.TB, ld *loader, n int) {
 	deadline := time.Now().Add(30 * time.Second)
 	for ld.ackedCount() < n {
 		if time.Now().After(deadline) {
-			tb.Fatalf("only %d writes acknowledged in 30s (errors %d)", ld.ackedCount(), ld.errs.Load())
+			ld.mu.Lock()
+			last := ld.lastErr
+			ld.mu.Unlock()
+			tb.Fatalf("only %d writes acknowledged in 30s (errors %d, last %v)", ld.ackedCount(), ld.errs.Load(), last)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -246,16 +295,19 @@ func TestLab_SIGKILLFollowerUnderLoad(t *testing.T) {
 
 // statusRow mirrors `jumeau status --json`.
 type statusRow struct {
-	Name         string `json:"name"`
-	Role         string `json:"role"`
-	RaftState    string `json:"raft_state"`
-	Leader       string `json:"leader"`
-	Term         uint64 `json:"term"`
-	CommitIndex  uint64 `json:"commit_index"`
-	AppliedIndex uint64 `json:"applied_index"`
-	WALLast      uint64 `json:"wal_last_index"`
-	WALHash      string `json:"wal_last_hash"`
-	Error        string `json:"error"`
+	Name         string                 `json:"name"`
+	Role         string                 `json:"role"`
+	Region       string                 `json:"region"`
+	RaftState    string                 `json:"raft_state"`
+	Leader       string                 `json:"leader"`
+	Term         uint64                 `json:"term"`
+	CommitIndex  uint64                 `json:"commit_index"`
+	AppliedIndex uint64                 `json:"applied_index"`
+	WALLast      uint64                 `json:"wal_last_index"`
+	WALHash      string                 `json:"wal_last_hash"`
+	Error        string                 `json:"error"`
+	Ship         *replicator.ShipStatus `json:"ship"`
+	Twin         *replicator.TwinStatus `json:"twin"`
 }
 
 func status(tb testing.TB, l *lab.Lab) []statusRow {
@@ -294,20 +346,7 @@ func waitStatusConverged(tb testing.TB, l *lab.Lab) {
 
 func TestCLI(t *testing.T) {
 	l := upLab(t)
-	run := func(args ...string) (string, string, int) {
-		cmd := exec.Command(binary(t), args...)
-		var so, se bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &so, &se
-		err := cmd.Run()
-		code := 0
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		return so.String(), se.String(), code
-	}
+	run := func(args ...string) (string, string, int) { return runCLI(t, args...) }
 	if _, se, code := run("put", "--lab", l.Dir, "--node", "site-b", "app", "greeting", "bonjour"); code != 0 {
 		t.Fatalf("put: exit %d: %s", code, se)
 	}
