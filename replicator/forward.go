@@ -105,8 +105,18 @@ func errOf(leader string, r *fwdResponse) error {
 	default:
 		return fmt.Errorf("leader %s: %s", leader, r.Msg)
 	}
-	return fmt.Errorf("leader %s: %s: %w", leader, r.Msg, base)
+	return fmt.Errorf("leader %s: %w", leader, &remoteError{msg: r.Msg, base: base})
 }
+
+// remoteError is an error the leader reported: its message (which already
+// ends with the sentinel's text), matching the sentinel with errors.Is.
+type remoteError struct {
+	msg  string
+	base error
+}
+
+func (e *remoteError) Error() string { return e.msg }
+func (e *remoteError) Unwrap() error { return e.base }
 
 // fwdConn is one forwarding stream with its codec.
 type fwdConn struct {
