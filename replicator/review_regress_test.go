@@ -89,7 +89,9 @@ func TestCell_LinearizableReadAfterElection(t *testing.T) {
 	}
 	t.Logf("b leader: commit=%d applied=%d last=%d", bc.Raft().CommitIndex(), bc.FSM().Applied(), bc.Raft().LastIndex())
 	k := "during-0299"
-	got, err := bc.Get(ctxT(t, 5*time.Second), "test", k, replicator.Linearizable)
+	// cc catches up one entry per round trip before b can commit an entry
+	// of its term: generous deadline for a loaded machine.
+	got, err := bc.Get(ctxT(t, 30*time.Second), "test", k, replicator.Linearizable)
 	if err != nil || string(got) != string(want[k]) {
 		t.Errorf("linearizable read of acknowledged %s on new leader: got %q, %v", k, got, err)
 	}

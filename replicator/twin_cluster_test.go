@@ -309,3 +309,68 @@ func TestCell_RPOGuardBlock(t *testing.T) {
 		t.Fatalf("writes not accepted after heal: %v", err)
 	}
 }
+
+// guardActions reads jumeau_rpo_guard_actions_total{action} from a node.
+func guardActions(tb testing.TB, n *node.Node, action string) float64 {
+	tb.Helper()
+	mfs, err := n.Registry().Gather()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "jumeau_rpo_guard_actions_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if lp.GetName() == "action" && lp.GetValue() == action {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
+}
+
+// TestCell_RPOGuardThrottle: with the guard at throttle, writes are
+// delayed (counted) once the lag passes half of sla.rpo, and still accepted
+// past the budget.
+func TestCell_RPOGuardThrottle(t *testing.T) {
+	c := twinCluster(t, 0, func(cfg *node.Config) {
+		cfg.SLA.RPO = time.Second
+		cfg.SLA.RPOGuard = "throttle"
+	})
+	leader := c.Node(c.WaitLeader(""))
+	put := func(k string) error {
+		_, err := leader.Cell().Put(ctxT(t, 5*time.Second), "load", k, []byte("value of "+k), replicator.DurabilityCell)
+		return err
+	}
+	for i := 0; i < 20; i++ {
+		if err := put(fmt.Sprintf("healthy-%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := guardActions(t, leader, "throttled"); got != 0 {
+		t.Fatalf("throttled with a healthy twin: %v writes", got)
+	}
+	c.CutWAN()
+	if err := put("first-after-cut"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for leader.Cell().Status().Ship.LagSeconds <= 1.2 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	for i := 0; i < 3; i++ {
+		if err := put(fmt.Sprintf("past-budget-%d", i)); err != nil {
+			t.Fatalf("throttle must not refuse writes: %v", err)
+		}
+	}
+	if got := guardActions(t, leader, "throttled"); got < 3 {
+		t.Fatalf("throttled writes past the budget: got %v, want >= 3", got)
+	}
+	c.Heal()
+	if err := c.WaitTwinConverged(ctxT(t, 30*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+}
