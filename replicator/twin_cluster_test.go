@@ -227,9 +227,12 @@ func TestTwin_WipedDiskRebuilds(t *testing.T) {
 
 // TestCell_DurabilityTwin: a twin write is on the twin when it returns;
 // with the WAN cut it fails with ErrTwinUnconfirmed after write_timeout,
-// and stays committed in the cell.
+// and stays committed in the cell. Frames are zstd-compressed here.
 func TestCell_DurabilityTwin(t *testing.T) {
-	c := twinCluster(t, 0, func(cfg *node.Config) { cfg.Twin.WriteTimeout = time.Second })
+	c := twinCluster(t, 0, func(cfg *node.Config) {
+		cfg.Twin.WriteTimeout = time.Second
+		cfg.Twin.Compression = "zstd"
+	})
 	leader := c.WaitLeader("")
 	for _, site := range c.Sites() {
 		cell := c.Node(site).Cell()
