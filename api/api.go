@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/monaco-sovereign/jumeau/failover"
 	"github.com/monaco-sovereign/jumeau/pki"
 	"github.com/monaco-sovereign/jumeau/replicator"
 )
@@ -32,10 +33,14 @@ type Backend interface {
 
 // Config configures a Server.
 type Config struct {
-	Listen         string
-	TLS            *pki.Material
-	Backend        Backend
-	Status         func() any
+	Listen  string
+	TLS     *pki.Material
+	Backend Backend
+	Status  func() any
+	// Promote, if set, serves POST /v1/failover/promote (admin only): it
+	// asks this node (the twin) to become the primary; force accepts a
+	// larger loss than the automatic bound.
+	Promote        func(ctx context.Context, force bool) (any, error)
 	Logger         *slog.Logger
 	RequestTimeout time.Duration
 }
@@ -129,6 +134,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /v1/kv/{ns}/{key...}", s.auth(kv, s.get))
 	mux.Handle("GET /v1/kv/{ns}", s.auth(kv, s.list))
 	mux.Handle("GET /v1/status", s.auth(st, s.status))
+	mux.Handle("POST /v1/failover/promote", s.auth([]pki.Role{pki.RoleAdmin}, s.promote))
 	mux.Handle("GET /healthz", s.auth(st, func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
 	}))
@@ -316,6 +322,28 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, s.cfg.Status())
 }
 
+func (s *Server) promote(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Promote == nil {
+		writeError(w, http.StatusNotImplemented, "not_implemented", "this node cannot be promoted: send the request to the twin")
+		return
+	}
+	force := false
+	switch v := r.URL.Query().Get("force"); v {
+	case "", "false":
+	case "true":
+		force = true
+	default:
+		s.fail(w, fmt.Errorf("%w: force %q: use true or false", replicator.ErrBadRequest, v))
+		return
+	}
+	res, err := s.cfg.Promote(r.Context(), force)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
 func (s *Server) fail(w http.ResponseWriter, err error) {
 	status, code := http.StatusInternalServerError, "internal"
 	switch {
@@ -337,6 +365,12 @@ func (s *Server) fail(w http.ResponseWriter, err error) {
 		status, code = http.StatusServiceUnavailable, "rpo_exceeded"
 	case errors.Is(err, replicator.ErrNoTwin):
 		status, code = http.StatusBadRequest, "no_twin"
+	case errors.Is(err, failover.ErrLeaseExpired):
+		status, code = http.StatusServiceUnavailable, "lease_expired"
+	case errors.Is(err, failover.ErrFenced):
+		status, code = http.StatusForbidden, "fenced"
+	case errors.Is(err, failover.ErrRefused):
+		status, code = http.StatusConflict, "refused"
 	}
 	if status == http.StatusInternalServerError {
 		s.logger.Error("request failed", "err", err)

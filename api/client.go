@@ -125,6 +125,12 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte) ([]by
 		base = ErrRPOExceeded
 	case "no_twin":
 		base = ErrNoTwin
+	case "lease_expired":
+		base = ErrLeaseExpired
+	case "fenced":
+		base = ErrFenced
+	case "refused":
+		base = ErrRefused
 	}
 	return nil, fmt.Errorf("%w: %s (HTTP %d)", base, eb.Error, resp.StatusCode)
 }
@@ -220,6 +226,19 @@ func (c *Client) Status(ctx context.Context, v any) error {
 	}
 	if err := json.Unmarshal(b, v); err != nil {
 		return fmt.Errorf("%w: bad status response: %v", ErrServer, err)
+	}
+	return nil
+}
+
+// Promote asks the node (the twin) to become the primary; force accepts a
+// loss above the automatic bound. It needs admin credentials.
+func (c *Client) Promote(ctx context.Context, force bool, v any) error {
+	b, err := c.do(ctx, http.MethodPost, "/v1/failover/promote?force="+strconv.FormatBool(force), nil)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("%w: bad promote response: %v", ErrServer, err)
 	}
 	return nil
 }

@@ -29,6 +29,13 @@ var (
 	ErrRPOExceeded = errors.New("api: write refused: twin lag exceeds the RPO budget")
 	// ErrNoTwin: durability=twin on a cell with no twin configured.
 	ErrNoTwin = errors.New("api: durability=twin needs a twin (none configured)")
+	// ErrLeaseExpired: the primary lost its lease (no majority of regions
+	// reachable) and refuses writes until it renews.
+	ErrLeaseExpired = errors.New("api: write refused: primary lease expired (self-fenced)")
+	// ErrFenced: another region was promoted; this node takes no writes.
+	ErrFenced = errors.New("api: write refused: fenced by a newer epoch")
+	// ErrRefused: a failover request was refused; the message says why.
+	ErrRefused = errors.New("api: failover request refused")
 	// ErrServer: any other server-side failure.
 	ErrServer = errors.New("api: server error")
 )

@@ -648,3 +648,13 @@ func newStateSnapshot(db *pebble.DB) (*fsmSnapshot, error) {
 		walFirst: tip + 1, walLast: tip, anchorIdx: tip, anchorHash: tipHash,
 	}, nil
 }
+
+// ResetApplied clears the FSM's applied Raft index in db (synced). The twin
+// calls it when it is promoted: the index it holds came from the old
+// cell's Raft log, which the new cell it starts does not continue.
+func ResetApplied(db *pebble.DB) error {
+	if err := db.Delete(metaApplied, pebble.Sync); err != nil {
+		return fmt.Errorf("replicator: reset applied index: %w", err)
+	}
+	return nil
+}

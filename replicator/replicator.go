@@ -140,6 +140,9 @@ type Deps struct {
 	// OnFatal is called once if the state machine halts after a storage
 	// failure (the embedding program should restart the site).
 	OnFatal func(error)
+	// Gate, if set, is asked before every write on the leader: the
+	// primary lease (a lapsed or fenced lease refuses the write).
+	Gate func() error
 }
 
 // Result describes a committed write.
@@ -394,6 +397,11 @@ func (c *Cell) leaderWrite(ctx context.Context, op wal.Op, ns, key string, value
 		return Result{}, fmt.Errorf("%w: unknown durability %d", ErrBadRequest, d)
 	case d == DurabilityTwin && c.ship == nil:
 		return Result{}, ErrNoTwin
+	}
+	if c.deps.Gate != nil {
+		if err := c.deps.Gate(); err != nil {
+			return Result{}, err
+		}
 	}
 	if c.ship != nil {
 		if err := c.ship.guard(ctx); err != nil {

@@ -73,11 +73,17 @@ type shipRecords struct {
 	Data        []byte `codec:"d"`
 	PrimaryLast uint64 `codec:"l"`
 	Sent        int64  `codec:"t"`
+	// LagRecords and LagAge are the leader's lag measure when it sent
+	// the frame (the twin's loss bound for an automatic promotion).
+	LagRecords uint64 `codec:"g"`
+	LagAge     int64  `codec:"a"` // ns
 }
 
 type shipHeartbeat struct {
 	PrimaryLast uint64 `codec:"l"`
 	Sent        int64  `codec:"t"`
+	LagRecords  uint64 `codec:"g"`
+	LagAge      int64  `codec:"a"` // ns
 }
 
 type shipAck struct {

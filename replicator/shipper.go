@@ -239,8 +239,9 @@ func (s *shipper) session(parent context.Context) error {
 		case <-ackCh:
 		case <-hb.C:
 			if time.Since(lastSend) >= s.cfg.Heartbeat {
-				l, _ := w.Last()
-				if err := enc.Encode(frameShipHeartbeat, &shipHeartbeat{PrimaryLast: l, Sent: time.Now().UnixNano()}); err != nil {
+				li := s.lag()
+				hb := shipHeartbeat{PrimaryLast: li.last, Sent: time.Now().UnixNano(), LagRecords: li.records, LagAge: int64(li.seconds * 1e9)}
+				if err := enc.Encode(frameShipHeartbeat, &hb); err != nil {
 					return s.cause(ctx, fmt.Errorf("send heartbeat: %w", err))
 				}
 				lastSend = time.Now()
@@ -418,7 +419,9 @@ func (s *shipper) sendBatch(enc *transport.Encoder, next uint64, buf []byte) (in
 	if n == 0 {
 		return 0, buf, nil
 	}
-	m := shipRecords{Epoch: epoch, First: next, Count: uint32(n), RawLen: uint32(len(buf)), Data: buf, PrimaryLast: last, Sent: time.Now().UnixNano()}
+	li := s.lag()
+	m := shipRecords{Epoch: epoch, First: next, Count: uint32(n), RawLen: uint32(len(buf)), Data: buf, PrimaryLast: last, Sent: time.Now().UnixNano(),
+		LagRecords: li.records, LagAge: int64(li.seconds * 1e9)}
 	if s.cfg.Compression == "zstd" {
 		ze, _, err := zstdCoders()
 		if err != nil {

@@ -30,6 +30,9 @@ type TwinDeps struct {
 	// OnFatal is called once if the twin can no longer store what it
 	// receives (a disk failure); the program should stop.
 	OnFatal func(error)
+	// OnHeard, if set, is called whenever a frame from the primary
+	// arrives (the failover detector's evidence that it is alive).
+	OnHeard func()
 }
 
 // Twin is the Luxembourg twin: it accepts the WAL shipped by the primary
@@ -59,6 +62,10 @@ type Twin struct {
 	alarm       string
 	alarmTime   time.Time
 	fatal       error
+	// lag is the primary's last reported lag of this twin (records, age).
+	lagKnown   bool
+	lagRecords uint64
+	lagAge     time.Duration
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -346,6 +353,7 @@ func (t *Twin) receive(ctx context.Context, enc *transport.Encoder, frames <-cha
 		switch sf.typ {
 		case frameShipHeartbeat:
 			t.noteSender(sf.hb.PrimaryLast, sf.hb.Sent)
+			t.noteLag(sf.hb.LagRecords, sf.hb.LagAge)
 		case frameShipRecords:
 			// Group commit: take every records frame already received,
 			// store them in one synced batch and ack once.
@@ -381,6 +389,7 @@ func (t *Twin) receive(ctx context.Context, enc *transport.Encoder, frames <-cha
 				}
 				if pending.typ == frameShipHeartbeat {
 					t.noteSender(pending.hb.PrimaryLast, pending.hb.Sent)
+					t.noteLag(pending.hb.LagRecords, pending.hb.LagAge)
 				} else {
 					return refuse("protocol", "frame type %d in the middle of records", pending.typ)
 				}
@@ -405,6 +414,25 @@ func (t *Twin) noteSender(primaryLast uint64, sent int64) {
 	t.primaryTime = time.Unix(0, sent)
 	t.lastRecv = time.Now()
 	t.mu.Unlock()
+	if t.deps.OnHeard != nil {
+		t.deps.OnHeard()
+	}
+}
+
+func (t *Twin) noteLag(records uint64, age int64) {
+	t.mu.Lock()
+	t.lagKnown, t.lagRecords, t.lagAge = true, records, time.Duration(age)
+	t.mu.Unlock()
+}
+
+// LastKnownLag is what the twin lacked according to the primary's last
+// frame: records the leader had that the twin had not acknowledged, and
+// the age of the oldest. known is false if no primary spoke to this
+// process yet.
+func (t *Twin) LastKnownLag() (records uint64, age time.Duration, known bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.lagRecords, t.lagAge, t.lagKnown
 }
 
 // apply verifies and stores a group of records frames in one synced batch.
@@ -424,11 +452,13 @@ func (t *Twin) apply(group []*shipRecords) (uint64, [32]byte, error) {
 	defer b.Close()
 	keySeen := map[string]bool{}
 	var (
-		installs [][2]string
-		count    int
-		bytes    uint64
-		primary  uint64
-		sent     int64
+		installs   [][2]string
+		count      int
+		bytes      uint64
+		primary    uint64
+		sent       int64
+		lagRecords uint64
+		lagAge     int64
 	)
 	drop := func(r *refusal) (uint64, [32]byte, error) {
 		if err := w.Reload(); err != nil {
@@ -471,6 +501,7 @@ func (t *Twin) apply(group []*shipRecords) (uint64, [32]byte, error) {
 		bytes += uint64(m.RawLen)
 		primary = max(primary, m.PrimaryLast)
 		sent = m.Sent
+		lagRecords, lagAge = m.LagRecords, m.LagAge
 	}
 	if err := b.Commit(pebble.Sync); err != nil {
 		if rerr := w.Reload(); rerr != nil {
@@ -494,6 +525,7 @@ func (t *Twin) apply(group []*shipRecords) (uint64, [32]byte, error) {
 	t.recvBytes += bytes
 	t.mu.Unlock()
 	t.noteSender(primary, sent)
+	t.noteLag(lagRecords, lagAge)
 	return idx, h, nil
 }
 
