@@ -13,6 +13,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -39,8 +40,13 @@ type Node struct {
 	db      *pebble.DB
 	wal     *wal.Log
 	ep      *transport.Endpoint
-	cell    *replicator.Cell // nil on the twin
-	twin    *replicator.Twin // nil on sites
+	cell    *replicator.Cell // sites; the twin once promoted
+	twin    *replicator.Twin // the twin until promoted
+	fo      *regionFailover
+	backend switchBackend
+	roleMu  sync.Mutex // guards cell and twin (a promotion swaps them)
+	keys    *keyring.Keyring
+	opts    Options
 	api     *api.Server
 	metrics *http.Server
 	mln     net.Listener
@@ -91,24 +97,28 @@ func Start(cfg Config, opts Options) (n *Node, err error) {
 	if err := os.MkdirAll(cfg.Node.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("node: create data dir: %w", err)
 	}
-	kek, err := keyring.LoadKEK(cfg.Keyring.KEKFile, cfg.Keyring.KEKEnv)
-	if err != nil {
-		return nil, fmt.Errorf("node: %w", err)
-	}
-	keys, err := keyring.Open(cfg.Keyring.File, kek)
-	if err != nil {
-		return nil, fmt.Errorf("node: %w", err)
-	}
-	n.db, err = openPebble(filepath.Join(cfg.Node.DataDir, "pebble"), logger.With("component", "pebble"))
-	if err != nil {
-		return nil, err
-	}
-	n.wal, err = wal.Open(n.db, wal.Options{Logger: logger})
-	if err != nil {
-		return nil, fmt.Errorf("node: open wal: %w", err)
-	}
-	if err := verifyWALTail(n.wal, walVerifyTail); err != nil {
-		return nil, err
+	n.opts = opts
+	role := pki.Role(cfg.Node.Role)
+	if role != pki.RoleWitness {
+		kek, err := keyring.LoadKEK(cfg.Keyring.KEKFile, cfg.Keyring.KEKEnv)
+		if err != nil {
+			return nil, fmt.Errorf("node: %w", err)
+		}
+		n.keys, err = keyring.Open(cfg.Keyring.File, kek)
+		if err != nil {
+			return nil, fmt.Errorf("node: %w", err)
+		}
+		n.db, err = openPebble(filepath.Join(cfg.Node.DataDir, "pebble"), logger.With("component", "pebble"))
+		if err != nil {
+			return nil, err
+		}
+		n.wal, err = wal.Open(n.db, wal.Options{Logger: logger})
+		if err != nil {
+			return nil, fmt.Errorf("node: open wal: %w", err)
+		}
+		if err := verifyWALTail(n.wal, walVerifyTail); err != nil {
+			return nil, err
+		}
 	}
 	peers := map[string]string{}
 	for _, p := range cfg.Peers {
@@ -129,33 +139,62 @@ func Start(cfg Config, opts Options) (n *Node, err error) {
 		return nil, fmt.Errorf("node: %w", err)
 	}
 	n.reg.MustRegister(n.ep.Collectors()...)
-	var backend api.Backend
-	if cfg.Node.Role == string(pki.RoleTwin) {
+	if n.fo, err = newRegionFailover(n); err != nil {
+		return nil, err
+	}
+	var promote func(context.Context, bool) (any, error)
+	switch role {
+	case pki.RoleWitness:
+		n.fo.serveGrants(true)
+		n.backend.set(noData{})
+	case pki.RoleTwin:
+		if n.fo.primaryHere() {
+			// Promoted before a restart: come back as the primary.
+			if err := n.becomePrimary(); err != nil {
+				return nil, err
+			}
+			n.fo.promoted.Store(true)
+			n.fo.setPromotion("promoted")
+			break
+		}
+		n.fo.serveGrants(false)
 		n.twin, err = replicator.OpenTwin(cfg.twinConfig(), replicator.TwinDeps{
-			DB: n.db, WAL: n.wal, Endpoint: n.ep, Keys: keys,
-			Logger: logger, Registerer: n.reg, OnFatal: opts.OnFatal,
+			DB: n.db, WAL: n.wal, Endpoint: n.ep, Keys: n.keys,
+			Logger: logger, Registerer: n.reg, OnFatal: opts.OnFatal, OnHeard: n.fo.grantor.Heard,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("node: %w", err)
 		}
-		backend = n.twin
-	} else {
+		n.backend.set(n.twin)
+		if cfg.Failover.Witness != "" {
+			n.fo.watch(cfg.Failover.AutoPromote)
+		}
+		promote = func(ctx context.Context, force bool) (any, error) { return n.fo.promote(ctx, force) }
+	default:
 		rs, err := raftstore.New(n.db, raftstore.Options{Sync: true, Logger: logger})
 		if err != nil {
 			return nil, fmt.Errorf("node: open raft store: %w", err)
 		}
 		cc := cfg.cellConfig()
+		cc.Epoch = n.fo.store.State().Epoch
 		n.cell, err = replicator.Open(cc, replicator.Deps{
-			DB: n.db, WAL: n.wal, LogStore: rs, StableStore: rs, Endpoint: n.ep, Keys: keys,
-			Logger: logger, RaftLog: opts.RaftLog, Registerer: n.reg, OnFatal: opts.OnFatal,
+			DB: n.db, WAL: n.wal, LogStore: rs, StableStore: rs, Endpoint: n.ep, Keys: n.keys,
+			Logger: logger, RaftLog: opts.RaftLog, Registerer: n.reg, OnFatal: opts.OnFatal, Gate: n.fo.gate,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("node: %w", err)
 		}
-		backend = n.cell
+		n.backend.set(n.cell)
+		if cfg.Failover.Witness != "" {
+			grantors := []string{cfg.Failover.Witness}
+			if cfg.Twin.Name != "" {
+				grantors = append(grantors, cfg.Twin.Name)
+			}
+			n.fo.holdLease(n.cell, grantors)
+		}
 	}
 	n.api, err = api.Listen(api.Config{
-		Listen: cfg.Listen.API, TLS: mat, Backend: backend, Status: func() any { return n.Status() },
+		Listen: cfg.Listen.API, TLS: mat, Backend: &n.backend, Status: func() any { return n.Status() }, Promote: promote,
 		Logger: logger, RequestTimeout: cfg.API.RequestTimeout,
 	})
 	if err != nil {
@@ -233,11 +272,60 @@ func (p pebbleLogger) Fatalf(format string, args ...interface{}) {
 	pebble.DefaultLogger.Fatalf(format, args...)
 }
 
-// Cell returns the node's cell member (nil on the twin).
-func (n *Node) Cell() *replicator.Cell { return n.cell }
+// Cell returns the node's cell member (nil on the twin until it is
+// promoted, and on the witness).
+func (n *Node) Cell() *replicator.Cell {
+	n.roleMu.Lock()
+	defer n.roleMu.Unlock()
+	return n.cell
+}
 
-// Twin returns the node's twin receiver (nil on sites).
-func (n *Node) Twin() *replicator.Twin { return n.twin }
+// Twin returns the node's twin receiver (nil on sites, on the witness and
+// on a promoted twin).
+func (n *Node) Twin() *replicator.Twin {
+	n.roleMu.Lock()
+	defer n.roleMu.Unlock()
+	return n.twin
+}
+
+func (n *Node) twinRecv() *replicator.Twin { return n.Twin() }
+
+// becomePrimary turns the twin into the primary: it stops receiving and
+// starts a cell of one site on the same store, whose FSM continues the
+// WAL chain at the twin's tip in the new epoch, behind the primary lease.
+func (n *Node) becomePrimary() error {
+	n.roleMu.Lock()
+	tw := n.twin
+	n.twin = nil
+	n.roleMu.Unlock()
+	if tw != nil {
+		_ = tw.Close()
+	}
+	rs, err := raftstore.New(n.db, raftstore.Options{Sync: true, Logger: n.logger})
+	if err != nil {
+		return fmt.Errorf("node: promote: open raft store: %w", err)
+	}
+	cc := n.cfg.cellConfig()
+	cc.Peers = []string{n.cfg.Node.Name}
+	cc.Bootstrap = true
+	cc.Epoch = n.fo.store.State().Epoch
+	cc.Ship.Twin = "" // nothing to ship to until Monaco is rebuilt as a replica
+	cell, err := replicator.Open(cc, replicator.Deps{
+		DB: n.db, WAL: n.wal, LogStore: rs, StableStore: rs, Endpoint: n.ep, Keys: n.keys,
+		Logger: n.logger, RaftLog: n.opts.RaftLog, Registerer: n.reg, OnFatal: n.opts.OnFatal, Gate: n.fo.gate,
+	})
+	if err != nil {
+		return fmt.Errorf("node: promote: start the primary cell: %w", err)
+	}
+	n.roleMu.Lock()
+	n.cell = cell
+	n.roleMu.Unlock()
+	n.backend.set(cell)
+	if n.cfg.Failover.Witness != "" {
+		n.fo.holdLease(cell, []string{n.cfg.Failover.Witness})
+	}
+	return nil
+}
 
 // APIAddr is the bound client API address.
 func (n *Node) APIAddr() string { return n.api.Addr() }
@@ -250,13 +338,14 @@ func (n *Node) Registry() *prometheus.Registry { return n.reg }
 
 // Status is the node's status document (GET /v1/status).
 type Status struct {
-	Name    string                 `json:"name"`
-	Role    string                 `json:"role"`
-	Region  string                 `json:"region"`
-	Version string                 `json:"version"`
-	Uptime  string                 `json:"uptime"`
-	Cell    *replicator.Status     `json:"cell,omitempty"`
-	Twin    *replicator.TwinStatus `json:"twin,omitempty"`
+	Name     string                 `json:"name"`
+	Role     string                 `json:"role"`
+	Region   string                 `json:"region"`
+	Version  string                 `json:"version"`
+	Uptime   string                 `json:"uptime"`
+	Cell     *replicator.Status     `json:"cell,omitempty"`
+	Twin     *replicator.TwinStatus `json:"twin,omitempty"`
+	Failover *FailoverStatus        `json:"failover,omitempty"`
 }
 
 // Status returns the node's status.
@@ -265,13 +354,19 @@ func (n *Node) Status() Status {
 		Name: n.cfg.Node.Name, Role: n.cfg.Node.Role, Region: n.cfg.Node.Region, Version: Version,
 		Uptime: time.Since(n.started).Round(time.Second).String(),
 	}
-	if n.cell != nil {
-		cs := n.cell.Status()
+	n.roleMu.Lock()
+	cell, twin := n.cell, n.twin
+	n.roleMu.Unlock()
+	if cell != nil {
+		cs := cell.Status()
 		st.Cell = &cs
 	}
-	if n.twin != nil {
-		ts := n.twin.Status()
+	if twin != nil {
+		ts := twin.Status()
 		st.Twin = &ts
+	}
+	if n.fo != nil {
+		st.Failover = n.fo.status()
 	}
 	return st
 }
@@ -287,11 +382,14 @@ func (n *Node) Close() error {
 	if n.metrics != nil {
 		errs = append(errs, n.metrics.Close())
 	}
-	if n.cell != nil {
-		errs = append(errs, n.cell.Close())
+	if n.fo != nil {
+		n.fo.close()
 	}
-	if n.twin != nil {
-		errs = append(errs, n.twin.Close())
+	if c := n.Cell(); c != nil {
+		errs = append(errs, c.Close())
+	}
+	if t := n.Twin(); t != nil {
+		errs = append(errs, t.Close())
 	}
 	if n.ep != nil {
 		errs = append(errs, n.ep.Close())
