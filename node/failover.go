@@ -258,6 +258,22 @@ func (f *regionFailover) promote(ctx context.Context, force bool) (PromoteResult
 		return PromoteResult{}, fmt.Errorf("%w: this twin still sees the primary: %s", failover.ErrRefused, why)
 	}
 	records, age, known := f.n.twinRecv().LastKnownLag()
+	// Writes the primary took after its last frame reached this twin are
+	// unknown here; the witness heard the primary later than the twin
+	// did if the WAN was cut first: that interval is a loss window too.
+	var unseen time.Duration
+	if known {
+		sctx, cancel := context.WithTimeout(ctx, f.cfg.RequestTimeout)
+		ws, err := f.net.AskStatus(sctx, f.witness)
+		cancel()
+		if err != nil {
+			_ = f.grantor.EndPromotion(nil)
+			return PromoteResult{}, fmt.Errorf("%w: witness %s unreachable: %v", failover.ErrRefused, f.witness, err)
+		}
+		if d := time.Duration(f.grantor.Status().HeardAgo - ws.HeardAgo); d > 0 {
+			unseen = d
+		}
+	}
 	if !force {
 		var reason string
 		switch {
@@ -267,6 +283,8 @@ func (f *regionFailover) promote(ctx context.Context, force bool) (PromoteResult
 			reason = fmt.Sprintf("last known lag %d records exceeds max_loss_records %d", records, f.cfg.MaxLossRecords)
 		case age > f.cfg.MaxLossAge:
 			reason = fmt.Sprintf("last known lag %s exceeds max_loss_age %s", age.Round(time.Millisecond), f.cfg.MaxLossAge)
+		case unseen > f.cfg.MaxLossAge:
+			reason = fmt.Sprintf("the witness heard the primary %s after this twin last did: writes of that window may be lost (max_loss_age %s)", unseen.Round(time.Millisecond), f.cfg.MaxLossAge)
 		}
 		if reason != "" {
 			_ = f.grantor.EndPromotion(nil)
@@ -301,7 +319,7 @@ func (f *regionFailover) promote(ctx context.Context, force bool) (PromoteResult
 		return PromoteResult{}, fmt.Errorf("node: store promoted epoch %d: %w", rep.State.Epoch, err)
 	}
 	f.logger.Warn("PROMOTED: this twin is the primary", "epoch", rep.State.Epoch, "force", force,
-		"lag_records", records, "lag_age", age, "lag_known", known)
+		"lag_records", records, "lag_age", age, "lag_known", known, "unseen_window", unseen)
 	f.m.promotions.Inc()
 	f.m.withheld.Set(0)
 	if err := f.n.becomePrimary(); err != nil {

@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/monaco-sovereign/jumeau/api"
+	"github.com/monaco-sovereign/jumeau/failover"
 	"github.com/monaco-sovereign/jumeau/keyring"
 	"github.com/monaco-sovereign/jumeau/pki"
 	"github.com/monaco-sovereign/jumeau/raftstore"
@@ -405,3 +406,13 @@ func (n *Node) DB() *pebble.DB { return n.db }
 
 // WAL returns the node's write-ahead log.
 func (n *Node) WAL() *wal.Log { return n.wal }
+
+// Promote asks this node (the twin) to become the primary (see
+// `jumeau failover promote`); force accepts a loss above the automatic
+// bound, never a primary that may still hold its lease.
+func (n *Node) Promote(ctx context.Context, force bool) (PromoteResult, error) {
+	if n.cfg.Node.Role != "twin" {
+		return PromoteResult{}, fmt.Errorf("%w: only the twin can be promoted", failover.ErrRefused)
+	}
+	return n.fo.promote(ctx, force)
+}

@@ -425,14 +425,21 @@ func (t *Twin) noteLag(records uint64, age int64) {
 	t.mu.Unlock()
 }
 
-// LastKnownLag is what the twin lacked according to the primary's last
-// frame: records the leader had that the twin had not acknowledged, and
-// the age of the oldest. known is false if no primary spoke to this
-// process yet.
+// LastKnownLag is what the twin lacks as far as it knows: the records the
+// primary last said it had beyond the twin's tip, and the age the primary
+// last reported for the oldest record the twin lacked (0 when it lacks
+// none). Records committed after the primary's last frame are unknown
+// here (see the failover package's loss check). known is false if no
+// primary spoke to this process yet.
 func (t *Twin) LastKnownLag() (records uint64, age time.Duration, known bool) {
+	last, _ := t.deps.WAL.Last()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.lagRecords, t.lagAge, t.lagKnown
+	if t.primaryLast > last {
+		records = t.primaryLast - last
+		age = t.lagAge
+	}
+	return records, age, t.lagKnown
 }
 
 // apply verifies and stores a group of records frames in one synced batch.
