@@ -12,6 +12,7 @@ import (
 	"github.com/go-viper/mapstructure/v2"
 	"github.com/spf13/viper"
 
+	"github.com/monaco-sovereign/jumeau/failover"
 	"github.com/monaco-sovereign/jumeau/pki"
 	"github.com/monaco-sovereign/jumeau/replicator"
 )
@@ -19,18 +20,19 @@ import (
 // Config is a node's configuration file (YAML). Every key can also be set
 // with a JUMEAU_ environment variable (node.name -> JUMEAU_NODE_NAME).
 type Config struct {
-	Node    NodeConfig    `mapstructure:"node"`
-	Listen  ListenConfig  `mapstructure:"listen"`
-	TLS     TLSConfig     `mapstructure:"tls"`
-	Peers   []Peer        `mapstructure:"peers"`
-	Cell    CellConfig    `mapstructure:"cell"`
-	Raft    RaftConfig    `mapstructure:"raft"`
-	Twin    TwinConfig    `mapstructure:"twin"`
-	SLA     SLAConfig     `mapstructure:"sla"`
-	WAL     WALConfig     `mapstructure:"wal"`
-	Keyring KeyringConfig `mapstructure:"keyring"`
-	API     APIConfig     `mapstructure:"api"`
-	Log     LogConfig     `mapstructure:"log"`
+	Node     NodeConfig     `mapstructure:"node"`
+	Listen   ListenConfig   `mapstructure:"listen"`
+	TLS      TLSConfig      `mapstructure:"tls"`
+	Peers    []Peer         `mapstructure:"peers"`
+	Cell     CellConfig     `mapstructure:"cell"`
+	Raft     RaftConfig     `mapstructure:"raft"`
+	Twin     TwinConfig     `mapstructure:"twin"`
+	SLA      SLAConfig      `mapstructure:"sla"`
+	WAL      WALConfig      `mapstructure:"wal"`
+	Failover FailoverConfig `mapstructure:"failover"`
+	Keyring  KeyringConfig  `mapstructure:"keyring"`
+	API      APIConfig      `mapstructure:"api"`
+	Log      LogConfig      `mapstructure:"log"`
 }
 
 // NodeConfig names the node.
@@ -124,6 +126,37 @@ type WALConfig struct {
 	RetainEvery time.Duration `mapstructure:"retain_every"`
 }
 
+// FailoverConfig is region failover (DESIGN.md section 4, failover/doc.go):
+// the witness, the primary lease and automatic promotion. Every region
+// must use the same timings.
+type FailoverConfig struct {
+	// Witness is, on sites and the twin, the witness's node name; it needs
+	// a peers entry. Empty: no leases and no automatic failover (a
+	// single-region deployment; the twin never promotes itself). A witness
+	// leaves it empty.
+	Witness string `mapstructure:"witness"`
+	// PrimaryRegion is the primary region of epoch 1: every node's epoch
+	// file starts there (later epochs come from promotions).
+	PrimaryRegion string `mapstructure:"primary_region"`
+	// Lease is how long one renewal lets the primary take writes.
+	Lease time.Duration `mapstructure:"lease"`
+	// RenewEvery is how often the primary renews (at most half of Lease).
+	RenewEvery time.Duration `mapstructure:"renew_every"`
+	// DetectAfter is how long the twin and the witness must both have
+	// heard nothing from the primary before an automatic promotion.
+	DetectAfter time.Duration `mapstructure:"detect_after"`
+	// ClockSkewMargin is added to every lease expiry a grantor waits for.
+	ClockSkewMargin time.Duration `mapstructure:"clock_skew_margin"`
+	// MaxLossRecords and MaxLossAge bound the loss (the twin's last known
+	// lag) an automatic promotion accepts; past either, the twin raises an
+	// alarm and waits for `jumeau failover promote`.
+	MaxLossRecords uint64        `mapstructure:"max_loss_records"`
+	MaxLossAge     time.Duration `mapstructure:"max_loss_age"`
+	// AutoPromote lets the twin promote itself (read by the twin); false:
+	// only an operator promotes it.
+	AutoPromote bool `mapstructure:"auto_promote"`
+}
+
 // KeyringConfig locates the namespace keyring and its key-encryption key.
 type KeyringConfig struct {
 	File    string `mapstructure:"file"`
@@ -148,6 +181,7 @@ func DefaultConfig() Config {
 	rc := replicator.DefaultConfig()
 	sc := replicator.DefaultShipConfig()
 	tc := replicator.DefaultTwinConfig()
+	fc := failover.DefaultConfig()
 	return Config{
 		Node:   NodeConfig{Role: "site", Region: "monaco"},
 		Listen: ListenConfig{QUIC: "127.0.0.1:7001", API: "127.0.0.1:8001"},
@@ -174,8 +208,18 @@ func DefaultConfig() Config {
 			Heartbeat:     sc.Heartbeat,
 			WriteTimeout:  sc.WriteTimeout,
 		},
-		SLA:     SLAConfig{RPO: sc.RPO, RPOGuard: string(sc.RPOGuard)},
-		WAL:     WALConfig{RetainRecords: sc.RetainRecords, RetainEvery: sc.RetainEvery},
+		SLA: SLAConfig{RPO: sc.RPO, RPOGuard: string(sc.RPOGuard)},
+		WAL: WALConfig{RetainRecords: sc.RetainRecords, RetainEvery: sc.RetainEvery},
+		Failover: FailoverConfig{
+			PrimaryRegion:   "monaco",
+			Lease:           fc.LeaseDuration,
+			RenewEvery:      fc.RenewEvery,
+			DetectAfter:     fc.DetectAfter,
+			ClockSkewMargin: fc.ClockSkewMargin,
+			MaxLossRecords:  fc.MaxLossRecords,
+			MaxLossAge:      fc.MaxLossAge,
+			AutoPromote:     true,
+		},
 		Keyring: KeyringConfig{KEKEnv: "JUMEAU_KEK"},
 		API:     APIConfig{RequestTimeout: 10 * time.Second},
 		Log:     LogConfig{Level: "info", Format: "json"},
@@ -183,6 +227,8 @@ func DefaultConfig() Config {
 }
 
 // Validate reports the first invalid setting, naming its key and the fix.
+// What is required depends on node.role: sites and the twin hold data
+// (cell.sites, keyring.*), the witness only its epoch file.
 func (c Config) Validate() error {
 	req := func(key, v string) error {
 		if strings.TrimSpace(v) == "" {
@@ -204,11 +250,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("config: node.role: %w", err)
 	}
 	switch role {
-	case pki.RoleSite, pki.RoleTwin:
-	case pki.RoleWitness:
-		return fmt.Errorf("config: node.role %q: the witness comes with region failover (issue 4); this version runs role: site (the primary cell) and role: twin", c.Node.Role)
+	case pki.RoleSite, pki.RoleTwin, pki.RoleWitness:
 	default:
-		return fmt.Errorf("config: node.role %q: a node runs as site (the primary cell) or twin (the Luxembourg copy)", c.Node.Role)
+		return fmt.Errorf("config: node.role %q: a node runs as site (the primary cell), twin (the Luxembourg copy) or witness (the third region's tie-breaker)", c.Node.Role)
 	}
 	if c.Listen.Pprof && c.Listen.Metrics == "" {
 		return errors.New("config: listen.pprof needs listen.metrics (pprof is served on the metrics listener)")
@@ -234,16 +278,6 @@ func (c Config) Validate() error {
 		}
 		seen[p.Name] = true
 	}
-	if len(c.Cell.Sites) == 0 {
-		return errors.New("config: cell.sites is empty: list the names of every Monaco site of the cell")
-	}
-	if role == pki.RoleSite {
-		for _, s := range c.Cell.Sites {
-			if s != c.Node.Name && !seen[s] {
-				return fmt.Errorf("config: cell.sites names %q but peers has no address for it: add {name: %s, addr: host:port} under peers", s, s)
-			}
-		}
-	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
@@ -254,19 +288,115 @@ func (c Config) Validate() error {
 	default:
 		return fmt.Errorf("config: log.format %q: use json or text", c.Log.Format)
 	}
+	if c.API.RequestTimeout <= 0 {
+		return errors.New("config: api.request_timeout must be > 0 (example: 10s)")
+	}
+	if role == pki.RoleWitness {
+		if err := c.validateWitness(); err != nil {
+			return err
+		}
+		return c.validateFailover(role, seen)
+	}
+	if len(c.Cell.Sites) == 0 {
+		return errors.New("config: cell.sites is empty: list the names of every Monaco site of the cell")
+	}
+	if role == pki.RoleSite {
+		for _, s := range c.Cell.Sites {
+			if s != c.Node.Name && !seen[s] {
+				return fmt.Errorf("config: cell.sites names %q but peers has no address for it: add {name: %s, addr: host:port} under peers", s, s)
+			}
+		}
+	}
 	if c.Keyring.File == "" {
 		return errors.New("config: keyring.file is required (the namespace data keys, wrapped by the key-encryption key)")
 	}
 	if c.Keyring.KEKFile == "" && c.Keyring.KEKEnv == "" {
 		return errors.New("config: set keyring.kek_file or keyring.kek_env (where the key-encryption key comes from)")
 	}
-	if c.API.RequestTimeout <= 0 {
-		return errors.New("config: api.request_timeout must be > 0 (example: 10s)")
+	if role == pki.RoleTwin {
+		err = c.validateTwin()
+	} else {
+		err = c.validateSite(seen)
+	}
+	if err != nil {
+		return err
+	}
+	return c.validateFailover(role, seen)
+}
+
+// validateWitness checks what only a witness refuses: it holds no data, so
+// it names no twin (cell.*, raft.*, keyring.*, sla.* and wal.* are not
+// read).
+func (c Config) validateWitness() error {
+	if c.Twin.Name != "" {
+		return fmt.Errorf("config: twin.name %q is set on a witness: twin.name is for sites (the twin they ship to); leave it empty here", c.Twin.Name)
+	}
+	return nil
+}
+
+// validateFailover checks the failover.* keys for role; peers holds the
+// names of the peers entries.
+func (c Config) validateFailover(role pki.Role, peers map[string]bool) error {
+	f := c.Failover
+	if strings.TrimSpace(f.PrimaryRegion) == "" {
+		return errors.New("config: failover.primary_region is empty: name the region of the primary cell in epoch 1 (default monaco)")
+	}
+	if f.MaxLossAge < 0 {
+		return fmt.Errorf("config: failover.max_loss_age %s is negative: use a duration >= 0 (example: 30s)", f.MaxLossAge)
+	}
+	if err := c.failoverConfig().Validate(); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	if role == pki.RoleWitness {
+		if f.Witness != "" {
+			return fmt.Errorf("config: failover.witness %q is set on a witness: it names the witness on sites and the twin; leave it empty here", f.Witness)
+		}
+		if f.PrimaryRegion == c.Node.Region {
+			return fmt.Errorf("config: failover.primary_region %q is this witness's own region (node.region): the witness sits in a third region, neither the primary's nor the twin's", f.PrimaryRegion)
+		}
+		return nil
+	}
+	w := f.Witness
+	if w == "" {
+		return nil
+	}
+	switch {
+	case w == c.Node.Name:
+		return fmt.Errorf("config: failover.witness %q is this node itself: set it to the witness's node name (a node with role witness in a third region)", w)
+	case slices.Contains(c.Cell.Sites, w):
+		return fmt.Errorf("config: failover.witness %q is a site of the cell (cell.sites): set it to the witness's node name, which is not a cell member", w)
+	case w == c.Twin.Name:
+		return fmt.Errorf("config: failover.witness %q is also twin.name: the witness and the twin are two nodes in two regions", w)
+	case !peers[w]:
+		return fmt.Errorf("config: failover.witness %q has no address: add {name: %s, addr: host:port} under peers (the witness's QUIC address), or leave failover.witness empty to run without automatic failover", w, w)
+	}
+	if role == pki.RoleSite && f.PrimaryRegion != c.Node.Region {
+		return fmt.Errorf("config: failover.primary_region %q is not this site's region %q (node.region): epoch 1 starts with the primary cell's region as primary; set failover.primary_region: %s", f.PrimaryRegion, c.Node.Region, c.Node.Region)
 	}
 	if role == pki.RoleTwin {
-		return c.validateTwin()
+		if f.PrimaryRegion == c.Node.Region {
+			return fmt.Errorf("config: failover.primary_region %q is this twin's own region (node.region): epoch 1 starts with the primary cell's region as primary", f.PrimaryRegion)
+		}
+		if f.PrimaryRegion != c.Twin.PrimaryRegion {
+			return fmt.Errorf("config: failover.primary_region %q and twin.primary_region %q differ: in epoch 1 the twin receives the primary region's WAL; set both to the primary cell's region", f.PrimaryRegion, c.Twin.PrimaryRegion)
+		}
 	}
-	return c.validateSite(seen)
+	return nil
+}
+
+// failoverConfig is the lease and promotion configuration (failover.*).
+// The request timeout stays failover.DefaultConfig's, but never longer
+// than the lease: a renewal answered after the lease ran out is useless.
+func (c Config) failoverConfig() failover.Config {
+	fc := failover.DefaultConfig()
+	fc.LeaseDuration = c.Failover.Lease
+	fc.RenewEvery = c.Failover.RenewEvery
+	fc.DetectAfter = c.Failover.DetectAfter
+	fc.ClockSkewMargin = c.Failover.ClockSkewMargin
+	fc.MaxLossRecords = c.Failover.MaxLossRecords
+	fc.MaxLossAge = c.Failover.MaxLossAge
+	fc.RequestTimeout = min(fc.RequestTimeout, c.Failover.Lease)
+	return fc
 }
 
 // validateSite checks what a primary site needs: the cell's Raft settings,

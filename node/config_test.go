@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/monaco-sovereign/jumeau/failover"
 	"github.com/monaco-sovereign/jumeau/node"
 	"github.com/monaco-sovereign/jumeau/replicator"
 )
@@ -67,7 +68,6 @@ func TestLoadConfig_Errors(t *testing.T) {
 		{"bad duration", validYAML + "api: {request_timeout: soon}\n", "request_timeout"},
 		{"missing name", strings.Replace(validYAML, "name: site-a,", "", 1), "node.name"},
 		{"bad role", strings.Replace(validYAML, "role: site", "role: emperor", 1), "node.role"},
-		{"witness not yet", strings.Replace(validYAML, "role: site", "role: witness", 1), "issue 4"},
 		{"site without address", strings.Replace(validYAML, "sites: [site-a, site-b]", "sites: [site-a, site-b, site-c]", 1), "site-c"},
 		{"bad address", strings.Replace(validYAML, `quic: "127.0.0.1:7001"`, `quic: "nowhere"`, 1), "listen.quic"},
 		{"bad log level", validYAML + "log: {level: loud}\n", "log.level"},
@@ -248,6 +248,200 @@ func TestLoadConfig_ShipErrors(t *testing.T) {
 			_, err := node.LoadConfig(writeConfig(t, tc.yaml), nil)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("got %v, want an error mentioning %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// witnessYAML is a witness: no keyring, no cell, no raft settings.
+const witnessYAML = `
+node: {name: witness-1, role: witness, region: witness, data_dir: /tmp/w}
+listen: {quic: "127.0.0.1:7200", api: "127.0.0.1:8200"}
+tls: {ca: ca.crt, cert: w.crt, key: w.key}
+`
+
+// witnessPeer is the peers entry of witness-1.
+const witnessPeer = `  - {name: witness-1, addr: "127.0.0.1:7200"}` + "\n"
+
+// siteWithWitnessYAML is a site of a cell with a twin and a witness.
+var siteWithWitnessYAML = strings.Replace(siteWithTwinYAML, "cell:", witnessPeer+"cell:", 1) +
+	"failover: {witness: witness-1, lease: 3s, renew_every: 1s, detect_after: 4s, clock_skew_margin: 250ms, max_loss_records: 500, max_loss_age: 10s}\n"
+
+// twinWithWitnessYAML is the twin lux-1 with a witness, promoting only on
+// an operator's command.
+var twinWithWitnessYAML = strings.Replace(twinYAML, "cell:", witnessPeer+"cell:", 1) +
+	"failover: {witness: witness-1, auto_promote: false}\n"
+
+func TestLoadConfig_FailoverDefaults(t *testing.T) {
+	cfg, err := node.LoadConfig(writeConfig(t, validYAML), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fc := failover.DefaultConfig()
+	want := node.FailoverConfig{
+		PrimaryRegion: "monaco", Lease: fc.LeaseDuration, RenewEvery: fc.RenewEvery, DetectAfter: fc.DetectAfter,
+		ClockSkewMargin: fc.ClockSkewMargin, MaxLossRecords: fc.MaxLossRecords, MaxLossAge: fc.MaxLossAge, AutoPromote: true,
+	}
+	if got := cfg.Failover; got != want {
+		t.Errorf("failover: got %+v, want %+v (no witness, failover.DefaultConfig timings)", got, want)
+	}
+}
+
+func TestLoadConfig_Witness(t *testing.T) {
+	cfg, err := node.LoadConfig(writeConfig(t, witnessYAML), nil)
+	if err != nil {
+		t.Fatalf("witness without keyring, cell.sites or peers: %v", err)
+	}
+	if got, want := cfg.Node, (node.NodeConfig{Name: "witness-1", Role: "witness", Region: "witness", DataDir: "/tmp/w"}); got != want {
+		t.Errorf("node: got %+v, want %+v", got, want)
+	}
+	if got, want := cfg.Failover.PrimaryRegion, "monaco"; got != want {
+		t.Errorf("failover.primary_region: got %q, want %q", got, want)
+	}
+	// Peers and a metrics listener are allowed, as on every node.
+	more := strings.Replace(witnessYAML, `api: "127.0.0.1:8200"}`, `api: "127.0.0.1:8200", metrics: "127.0.0.1:9200"}`, 1) +
+		"peers:\n  - {name: site-a, addr: \"127.0.0.1:7001\"}\n"
+	cfg, err = node.LoadConfig(writeConfig(t, more), nil)
+	if err != nil {
+		t.Fatalf("witness with peers and metrics: %v", err)
+	}
+	if got, want := cfg.Listen.Metrics, "127.0.0.1:9200"; got != want {
+		t.Errorf("listen.metrics: got %q, want %q", got, want)
+	}
+}
+
+func TestLoadConfig_WitnessErrors(t *testing.T) {
+	w := func(old, new string) string {
+		if !strings.Contains(witnessYAML, old) {
+			t.Fatalf("test setup: %q not in witnessYAML", old)
+		}
+		return strings.Replace(witnessYAML, old, new, 1)
+	}
+	cases := []struct {
+		name, yaml, want string
+	}{
+		{"no name", w("name: witness-1, ", ""), "node.name"},
+		{"no region", w("region: witness, ", ""), "node.region"},
+		{"no data dir", w(", data_dir: /tmp/w", ""), "node.data_dir"},
+		{"no quic", w(`quic: "127.0.0.1:7200"`, `quic: ""`), "listen.quic"},
+		{"no api", w(`api: "127.0.0.1:8200"`, `api: ""`), "listen.api"},
+		{"no ca", w("ca: ca.crt, ", ""), "tls.ca"},
+		{"no cert", w("cert: w.crt, ", ""), "tls.cert"},
+		{"no key", w(", key: w.key", ""), "tls.key"},
+		{"witness names a witness", witnessYAML + "failover: {witness: witness-2}\n", "failover.witness \"witness-2\" is set on a witness"},
+		{"witness in the primary region", w("region: witness", "region: monaco"), "failover.primary_region"},
+		{"witness with twin.name", witnessYAML + "twin: {name: lux-1}\n", "twin.name"},
+		{"witness bad lease", witnessYAML + "failover: {lease: 10ms}\n", "failover.lease"},
+		{"witness unknown key", witnessYAML + "failover: {quorum: 2}\n", "quorum"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := node.LoadConfig(writeConfig(t, tc.yaml), nil)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want an error mentioning %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestLoadConfig_FailoverSite(t *testing.T) {
+	cfg, err := node.LoadConfig(writeConfig(t, siteWithWitnessYAML), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := node.FailoverConfig{
+		Witness: "witness-1", PrimaryRegion: "monaco", Lease: 3 * time.Second, RenewEvery: time.Second,
+		DetectAfter: 4 * time.Second, ClockSkewMargin: 250 * time.Millisecond, MaxLossRecords: 500,
+		MaxLossAge: 10 * time.Second, AutoPromote: true,
+	}
+	if got := cfg.Failover; got != want {
+		t.Errorf("failover: got %+v, want %+v", got, want)
+	}
+	tw, err := node.LoadConfig(writeConfig(t, twinWithWitnessYAML), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := tw.Failover; got.Witness != "witness-1" || got.AutoPromote {
+		t.Errorf("twin failover: got witness %q, auto_promote %t; want witness-1, false", got.Witness, got.AutoPromote)
+	}
+}
+
+func TestLoadConfig_FailoverEnv(t *testing.T) {
+	t.Setenv("JUMEAU_FAILOVER_LEASE", "4s")
+	t.Setenv("JUMEAU_FAILOVER_DETECT_AFTER", "6s")
+	t.Setenv("JUMEAU_FAILOVER_AUTO_PROMOTE", "false")
+	t.Setenv("JUMEAU_FAILOVER_MAX_LOSS_RECORDS", "42")
+	cfg, err := node.LoadConfig(writeConfig(t, twinWithWitnessYAML), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := cfg.Failover
+	if f.Lease != 4*time.Second || f.DetectAfter != 6*time.Second || f.AutoPromote || f.MaxLossRecords != 42 {
+		t.Errorf("failover from env: got lease %v, detect_after %v, auto_promote %t, max_loss_records %d; want 4s, 6s, false, 42",
+			f.Lease, f.DetectAfter, f.AutoPromote, f.MaxLossRecords)
+	}
+	// The witness name itself can come from the environment; it still
+	// needs a peers entry.
+	t.Setenv("JUMEAU_FAILOVER_WITNESS", "witness-9")
+	if _, err := node.LoadConfig(writeConfig(t, validYAML), nil); err == nil || !strings.Contains(err.Error(), "add {name: witness-9") {
+		t.Errorf("JUMEAU_FAILOVER_WITNESS=witness-9 without a peer: got %v, want an error asking for its peers entry", err)
+	}
+}
+
+func TestLoadConfig_FailoverErrors(t *testing.T) {
+	site := func(old, new string) string {
+		if !strings.Contains(siteWithWitnessYAML, old) {
+			t.Fatalf("test setup: %q not in siteWithWitnessYAML", old)
+		}
+		return strings.Replace(siteWithWitnessYAML, old, new, 1)
+	}
+	twin := func(old, new string) string {
+		if !strings.Contains(twinWithWitnessYAML, old) {
+			t.Fatalf("test setup: %q not in twinWithWitnessYAML", old)
+		}
+		return strings.Replace(twinWithWitnessYAML, old, new, 1)
+	}
+	cases := []struct {
+		name, yaml, want string
+	}{
+		{"site witness without peer", site(witnessPeer, ""), "add {name: witness-1"},
+		{"twin witness without peer", twin(witnessPeer, ""), "add {name: witness-1"},
+		{"witness is a site", site("witness: witness-1,", "witness: site-b,"), "is a site of the cell"},
+		{"witness is self", site("witness: witness-1,", "witness: site-a,"), "this node itself"},
+		{"witness is the twin", site("witness: witness-1,", "witness: lux-1,"), "also twin.name"},
+		{"lease not a duration", site("lease: 3s", "lease: long"), "lease"},
+		{"lease too short", site("lease: 3s", "lease: 50ms"), "failover.lease"},
+		{"renew over half the lease", site("renew_every: 1s", "renew_every: 2s"), "failover.renew_every"},
+		{"zero renew", site("renew_every: 1s", "renew_every: 0s"), "failover.renew_every"},
+		{"detect before the lease ends", site("detect_after: 4s", "detect_after: 1s"), "failover.detect_after"},
+		{"negative skew margin", site("clock_skew_margin: 250ms", "clock_skew_margin: -1s"), "failover.clock_skew_margin"},
+		{"negative loss age", site("max_loss_age: 10s", "max_loss_age: -1s"), "failover.max_loss_age"},
+		{"negative loss records", site("max_loss_records: 500", "max_loss_records: -1"), "max_loss_records"},
+		{"auto_promote not a bool", twin("auto_promote: false", "auto_promote: sometimes"), "auto_promote"},
+		{"unknown failover key", site("max_loss_age: 10s", "max_loss_age: 10s, max_loss_for_auto_promote: 5"), "max_loss_for_auto_promote"},
+		{"empty primary region", site("max_loss_age: 10s", `max_loss_age: 10s, primary_region: ""`), "failover.primary_region"},
+		{"site outside the primary region", site("max_loss_age: 10s", "max_loss_age: 10s, primary_region: paris"), "not this site's region"},
+		{"twin as primary of epoch 1", twin("auto_promote: false", "auto_promote: false, primary_region: luxembourg"), "this twin's own region"},
+		{"twin regions disagree", twin("auto_promote: false", "auto_promote: false, primary_region: paris"), "twin.primary_region"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := node.LoadConfig(writeConfig(t, tc.yaml), nil)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want an error mentioning %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestLoadConfig_FailoverBadDurationsEveryRole checks that every role
+// refuses invalid lease timings, not only the one that holds the lease.
+func TestLoadConfig_FailoverBadDurationsEveryRole(t *testing.T) {
+	for role, doc := range map[string]string{"site": validYAML, "twin": twinYAML, "witness": witnessYAML} {
+		t.Run(role, func(t *testing.T) {
+			_, err := node.LoadConfig(writeConfig(t, doc+"failover: {lease: 2s, detect_after: 1s}\n"), nil)
+			if err == nil || !strings.Contains(err.Error(), "failover.detect_after") {
+				t.Fatalf("got %v, want an error mentioning failover.detect_after", err)
 			}
 		})
 	}
