@@ -50,6 +50,22 @@ const (
 	DefaultWANRTT = 12 * time.Millisecond
 )
 
+// The lab's witness.
+const (
+	// WitnessName is the node name of the lab's witness.
+	WitnessName = "witness-1"
+	// WitnessRegion is the witness's region: a third place, neither
+	// PrimaryRegion nor TwinRegion.
+	WitnessRegion = "witness"
+	// WitnessRTT is the round trip of a connection through any link to
+	// or from the witness. The witness sits at a third place a few
+	// hundred kilometres of fibre from both Monaco and Luxembourg; 4 ms
+	// makes every lease renewal and promotion vote cross a real network
+	// delay while staying far below failover.lease (2 s), so the witness
+	// is the grantor that answers first unless a fault says otherwise.
+	WitnessRTT = 4 * time.Millisecond
+)
+
 // Options configure Up.
 type Options struct {
 	Dir    string
@@ -73,6 +89,10 @@ type Options struct {
 	// WANBandwidth caps each direction of a WAN link, in bytes per
 	// second as faultlink.Params.Bandwidth (0: no cap). Only with Twin.
 	WANBandwidth int64
+	// Witness adds the witness WitnessName (role witness, region
+	// WitnessRegion): every site and the twin renew or grant the primary
+	// lease with it through fault links of witnessParams.
+	Witness bool
 }
 
 // withDefaults fills the zero fields of o with their defaults.
@@ -118,6 +138,12 @@ func (o Options) validate() error {
 // Bandwidth caps each direction separately, as on a symmetric WAN line.
 func wanParams(o Options) faultlink.Params {
 	return faultlink.Params{Delay: o.WANRTT / 2, Loss: o.WANLoss, Bandwidth: o.WANBandwidth}
+}
+
+// witnessParams are the faults of each link to or from the witness: a
+// link delays both directions, so half of WitnessRTT (as wanParams).
+func witnessParams() faultlink.Params {
+	return faultlink.Params{Delay: WitnessRTT / 2}
 }
 
 // Node is one node of the lab.
@@ -222,31 +248,60 @@ func (l *Lab) Twin() (*Node, bool) {
 	return nil, false
 }
 
-// isSite reports whether the named node is a member of the cell.
-func (l *Lab) isSite(name string) bool {
-	n, err := l.Node(name)
-	return err == nil && n.Role == string(pki.RoleSite)
+// Witness returns the lab's witness node, if it has one.
+func (l *Lab) Witness() (*Node, bool) {
+	for i := range l.Nodes {
+		if l.Nodes[i].Role == string(pki.RoleWitness) {
+			return &l.Nodes[i], true
+		}
+	}
+	return nil, false
 }
 
-// CellLinks returns the names of the site-to-site fault links (the cell's
-// Raft and forwarding traffic).
-func (l *Lab) CellLinks() []string {
+// role returns the role of the named node ("" if there is none).
+func (l *Lab) role(name string) pki.Role {
+	n, err := l.Node(name)
+	if err != nil {
+		return ""
+	}
+	return pki.Role(n.Role)
+}
+
+// linksBetween returns the names of the links whose ends have the roles
+// a and b, in either direction.
+func (l *Lab) linksBetween(a, b pki.Role) []string {
 	var out []string
 	for _, s := range l.Links.Links {
-		if l.isSite(s.From) && l.isSite(s.To) {
+		from, to := l.role(s.From), l.role(s.To)
+		if (from == a && to == b) || (from == b && to == a) {
 			out = append(out, s.Name)
 		}
 	}
 	return out
 }
 
+// CellLinks returns the names of the site-to-site fault links (the cell's
+// Raft and forwarding traffic).
+func (l *Lab) CellLinks() []string {
+	return l.linksBetween(pki.RoleSite, pki.RoleSite)
+}
+
 // WANLinks returns the names of the fault links between a site and the
 // twin, both directions ("site-a->lux-1" carries what site-a dials: WAL
 // shipping; "lux-1->site-a" what the twin dials). Empty without a twin.
 func (l *Lab) WANLinks() []string {
+	return l.linksBetween(pki.RoleSite, pki.RoleTwin)
+}
+
+// WitnessLinks returns the names of the fault links to and from the
+// witness ("site-a->witness-1" carries site-a's lease renewals,
+// "lux-1->witness-1" the twin's promotion requests; the reverse links
+// exist for symmetry: the witness dials nobody today). Empty without a
+// witness.
+func (l *Lab) WitnessLinks() []string {
 	var out []string
 	for _, s := range l.Links.Links {
-		if l.isSite(s.From) != l.isSite(s.To) {
+		if l.role(s.From) == pki.RoleWitness || l.role(s.To) == pki.RoleWitness {
 			out = append(out, s.Name)
 		}
 	}
@@ -280,6 +335,9 @@ func Up(ctx context.Context, opts Options) (*Lab, error) {
 		}
 		if _, ok := existing.Twin(); opts.Twin && !ok {
 			return nil, fmt.Errorf("lab: the lab in %s was made without a twin: use another --dir for a lab with --twin (or remove %s)", dir, dir)
+		}
+		if _, ok := existing.Witness(); opts.Witness && !ok {
+			return nil, fmt.Errorf("lab: the lab in %s was made without a witness: use another --dir for a lab with --witness (or remove %s)", dir, dir)
 		}
 		l = existing
 		l.Binary = bin
@@ -325,6 +383,13 @@ func Up(ctx context.Context, opts Options) (*Lab, error) {
 // twin (to ship their WAL), through the links "site-x->TwinName"; the
 // twin reaches the sites through "TwinName->site-x" (it dials them from
 // issue 4 on). Every WAN link has the faults of wanParams.
+//
+// With opts.Witness the lab also has the witness WitnessName. Every site
+// and the twin name it in failover.witness and reach it through
+// "site-x->WitnessName" and "TwinName->WitnessName"; the reverse links
+// "WitnessName->site-x" and "WitnessName->TwinName" exist for symmetry
+// (the witness dials nobody today). Every witness link has the faults of
+// witnessParams. The failover timings are failover.DefaultConfig's.
 func Prepare(opts Options) (*Lab, error) {
 	opts = opts.withDefaults()
 	if err := opts.validate(); err != nil {
@@ -362,6 +427,11 @@ func Prepare(opts Options) (*Lab, error) {
 	if opts.Twin {
 		nodes, links = nodes+1, links+2*opts.Sites
 	}
+	if opts.Witness {
+		// Both directions to every other node (the sites, the twin).
+		links += 2 * nodes
+		nodes++
+	}
 	ports, err := freePorts(3*nodes + links + 1)
 	if err != nil {
 		return nil, err
@@ -394,6 +464,11 @@ func Prepare(opts Options) (*Lab, error) {
 			return nil, err
 		}
 	}
+	if opts.Witness {
+		if err := addNode(WitnessName, pki.RoleWitness, WitnessRegion); err != nil {
+			return nil, err
+		}
+	}
 	l.Links = Links{Control: next(), Config: filepath.Join(dir, "links.json"), Log: filepath.Join(dir, "links.log")}
 	link := func(from, to Node, p faultlink.Params) {
 		l.Links.Links = append(l.Links.Links, LinkSpec{
@@ -415,6 +490,14 @@ func Prepare(opts Options) (*Lab, error) {
 			link(*twin, site, wanParams(opts))
 		}
 	}
+	if witness, ok := l.Witness(); ok {
+		for _, n := range l.Nodes {
+			if n.Name != witness.Name {
+				link(n, *witness, witnessParams())
+				link(*witness, n, witnessParams())
+			}
+		}
+	}
 	lb, err := json.MarshalIndent(l.Links, "", "  ")
 	if err != nil {
 		return nil, err
@@ -432,19 +515,33 @@ func Prepare(opts Options) (*Lab, error) {
 		cfg.Node = node.NodeConfig{Name: n.Name, Role: n.Role, Region: n.Region, DataDir: n.DataDir}
 		cfg.Listen = node.ListenConfig{QUIC: n.QUIC, API: n.API, Metrics: n.Metrics, Pprof: true}
 		cfg.TLS = node.TLSConfig{CA: cred.CA, Cert: cred.Cert, Key: cred.Key}
-		cfg.Cell.Sites = names
-		if n.Role == string(pki.RoleTwin) {
+		// The failover timings stay failover.DefaultConfig's (through
+		// node.DefaultConfig); epoch 1 starts with the sites' region.
+		cfg.Failover.PrimaryRegion = PrimaryRegion
+		switch pki.Role(n.Role) {
+		case pki.RoleWitness:
+			// The witness holds no data: no cell, no keyring; it only
+			// keeps its epoch file in its data dir.
+			cfg.Keyring = node.KeyringConfig{}
+		case pki.RoleTwin:
 			// The twin accepts the cell's sites as senders; it is not a
 			// member of the cell, so it bootstraps nothing.
+			cfg.Cell.Sites = names
 			cfg.Twin.PrimaryRegion = PrimaryRegion
-		} else {
+		default:
+			cfg.Cell.Sites = names
 			cfg.Cell.Bootstrap = true // a brand-new lab cell
 			if opts.Twin {
 				cfg.Twin.Name = TwinName
 			}
 		}
-		// The twin has the same key-encryption key: it serves reads.
-		cfg.Keyring = node.KeyringConfig{File: filepath.Join(filepath.Dir(n.Config), "keyring.json"), KEKFile: kekFile}
+		if n.Role != string(pki.RoleWitness) {
+			// The twin has the same key-encryption key: it serves reads.
+			cfg.Keyring = node.KeyringConfig{File: filepath.Join(filepath.Dir(n.Config), "keyring.json"), KEKFile: kekFile}
+			if opts.Witness {
+				cfg.Failover.Witness = WitnessName
+			}
+		}
 		cfg.Raft.LogLevel = opts.RaftLogLevel
 		for _, ln := range l.Links.Links {
 			if ln.From == n.Name {
@@ -470,13 +567,15 @@ func WriteConfig(path string, cfg node.Config) error {
 	return nil
 }
 
-// configYAML renders the config with the same keys viper reads.
+// configYAML renders the config with the same keys viper reads. A
+// witness's file leaves out the sections it does not read (cell, raft,
+// twin, sla, wal, keyring): it holds no data.
 func configYAML(c node.Config) map[string]any {
 	peers := []map[string]string{}
 	for _, p := range c.Peers {
 		peers = append(peers, map[string]string{"name": p.Name, "addr": p.Addr})
 	}
-	return map[string]any{
+	m := map[string]any{
 		"node":   map[string]any{"name": c.Node.Name, "role": c.Node.Role, "region": c.Node.Region, "data_dir": c.Node.DataDir},
 		"listen": map[string]any{"quic": c.Listen.QUIC, "api": c.Listen.API, "metrics": c.Listen.Metrics, "pprof": c.Listen.Pprof},
 		"tls":    map[string]any{"ca": c.TLS.CA, "cert": c.TLS.Cert, "key": c.TLS.Key},
@@ -489,6 +588,12 @@ func configYAML(c node.Config) map[string]any {
 		},
 		"sla": map[string]any{"rpo": c.SLA.RPO.String(), "rpo_guard": c.SLA.RPOGuard},
 		"wal": map[string]any{"retain_records": c.WAL.RetainRecords},
+		"failover": map[string]any{
+			"witness": c.Failover.Witness, "primary_region": c.Failover.PrimaryRegion, "lease": c.Failover.Lease.String(),
+			"renew_every": c.Failover.RenewEvery.String(), "detect_after": c.Failover.DetectAfter.String(),
+			"clock_skew_margin": c.Failover.ClockSkewMargin.String(), "max_loss_records": c.Failover.MaxLossRecords,
+			"max_loss_age": c.Failover.MaxLossAge.String(), "auto_promote": c.Failover.AutoPromote,
+		},
 		"raft": map[string]any{
 			"heartbeat_timeout": c.Raft.HeartbeatTimeout.String(), "election_timeout": c.Raft.ElectionTimeout.String(),
 			"leader_lease_timeout": c.Raft.LeaderLeaseTimeout.String(), "commit_timeout": c.Raft.CommitTimeout.String(),
@@ -499,6 +604,12 @@ func configYAML(c node.Config) map[string]any {
 		"api":     map[string]any{"request_timeout": c.API.RequestTimeout.String()},
 		"log":     map[string]any{"level": c.Log.Level, "format": c.Log.Format},
 	}
+	if c.Node.Role == string(pki.RoleWitness) {
+		for _, k := range []string{"cell", "raft", "twin", "sla", "wal", "keyring"} {
+			delete(m, k)
+		}
+	}
+	return m
 }
 
 func freePorts(n int) ([]int, error) {
@@ -697,15 +808,25 @@ func aliveWith(pid int, arg string) bool {
 }
 
 // Client returns an API client for a node, with the lab's client
-// credentials.
+// credentials. The witness's API serves status only.
 func (l *Lab) Client(name string) (*api.Client, error) {
+	return l.clientWith(name, "client", l.ClientCreds)
+}
+
+// AdminClient returns an API client for a node with the lab's admin
+// credentials (operator requests: failover promote).
+func (l *Lab) AdminClient(name string) (*api.Client, error) {
+	return l.clientWith(name, "admin", l.AdminCreds)
+}
+
+func (l *Lab) clientWith(name, what string, c Credentials) (*api.Client, error) {
 	n, err := l.Node(name)
 	if err != nil {
 		return nil, err
 	}
-	mat, err := pki.LoadTLS(pki.TLSFiles{CA: l.ClientCreds.CA, Cert: l.ClientCreds.Cert, Key: l.ClientCreds.Key})
+	mat, err := pki.LoadTLS(pki.TLSFiles{CA: c.CA, Cert: c.Cert, Key: c.Key})
 	if err != nil {
-		return nil, fmt.Errorf("lab: client credentials: %w", err)
+		return nil, fmt.Errorf("lab: %s credentials: %w", what, err)
 	}
 	return api.NewClient(n.API, mat, api.ClientOptions{})
 }
@@ -719,8 +840,8 @@ type cellState struct {
 }
 
 // WaitLeader polls the sites until a live site other than exclude reports
-// itself leader, and returns its name. The twin is not a member of the
-// cell and is not asked.
+// itself leader, and returns its name. The twin and the witness are not
+// members of the cell and are not asked.
 func (l *Lab) WaitLeader(ctx context.Context, exclude string) (string, error) {
 	clients := map[string]*api.Client{}
 	defer func() {

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/monaco-sovereign/jumeau/node"
 	"github.com/monaco-sovereign/jumeau/pki"
 	"github.com/monaco-sovereign/jumeau/transport/faultlink"
@@ -269,5 +271,170 @@ func TestWANParams_RoundTrip(t *testing.T) {
 	// With the whole RTT as Delay each way it would be 2*rtt.
 	if med := rtts[len(rtts)/2]; med >= rtt*3/2 {
 		t.Errorf("median round trip: got %v, want about %v (under %v)", med, rtt, rtt*3/2)
+	}
+}
+
+func TestPrepare_Witness(t *testing.T) {
+	l := prepareT(t, Options{Sites: 3, Twin: true, Witness: true})
+	w, ok := l.Witness()
+	if !ok {
+		t.Fatalf("Witness: got none, want %s", WitnessName)
+	}
+	if w.Name != WitnessName || w.Role != string(pki.RoleWitness) || w.Region != WitnessRegion {
+		t.Fatalf("witness: got %s/%s/%s, want witness/%s/%s", w.Role, w.Region, w.Name, WitnessRegion, WitnessName)
+	}
+	if w.API == "" || w.QUIC == "" || w.Metrics == "" || w.DataDir == "" {
+		t.Errorf("witness: got api %q, quic %q, metrics %q, data dir %q; want all set", w.API, w.QUIC, w.Metrics, w.DataDir)
+	}
+	if got, want := len(l.Nodes), 5; got != want {
+		t.Fatalf("nodes: got %d, want %d (3 sites, the twin, the witness)", got, want)
+	}
+	if got, want := l.Nodes[0].Name, "site-a"; got != want {
+		t.Errorf("first node: got %q, want %q (commands default to it)", got, want)
+	}
+	twin, _ := l.Twin()
+	if got, want := twin.Name, TwinName; got != want {
+		t.Fatalf("twin: got %q, want %q", got, want)
+	}
+
+	ports := map[string]string{}
+	for _, n := range l.Nodes {
+		for _, a := range []string{n.API, n.QUIC, n.Metrics} {
+			if other, dup := ports[a]; dup {
+				t.Errorf("address %s used by %s and %s", a, other, n.Name)
+			}
+			ports[a] = n.Name
+		}
+	}
+
+	wantW := faultlink.Params{Delay: WitnessRTT / 2}
+	others := []string{"site-a", "site-b", "site-c", TwinName}
+	if got := l.WitnessLinks(); len(got) != 2*len(others) {
+		t.Fatalf("WitnessLinks: got %v, want %d (both directions per site and the twin)", got, 2*len(others))
+	}
+	for _, o := range others {
+		to := linkT(t, l, o+"->"+WitnessName)
+		if to.Params != wantW || to.Target != w.QUIC {
+			t.Errorf("link %s->%s: got %v to %s, want %v to the witness's QUIC %s", o, WitnessName, to.Params, to.Target, wantW, w.QUIC)
+		}
+		back := linkT(t, l, WitnessName+"->"+o)
+		if back.Params != wantW {
+			t.Errorf("link %s->%s: got %v, want %v", WitnessName, o, back.Params, wantW)
+		}
+		if ports[to.Listen] != "" || ports[back.Listen] != "" {
+			t.Errorf("witness links of %s listen on a node's address", o)
+		}
+	}
+	for _, name := range append(l.WANLinks(), l.CellLinks()...) {
+		if strings.Contains(name, WitnessName) {
+			t.Errorf("link %s: a witness link among the WAN or cell links", name)
+		}
+	}
+	if got, want := len(l.WANLinks()), 6; got != want {
+		t.Errorf("WANLinks: got %d, want %d", got, want)
+	}
+	if got, want := len(l.CellLinks()), 6; got != want {
+		t.Errorf("CellLinks: got %d, want %d", got, want)
+	}
+	if got, want := len(l.Links.Links), 6+6+8; got != want {
+		t.Errorf("links: got %d, want %d", got, want)
+	}
+
+	for _, o := range others {
+		cfg := loadConfigT(t, l, o)
+		if got, want := cfg.Failover.Witness, WitnessName; got != want {
+			t.Errorf("%s failover.witness: got %q, want %q", o, got, want)
+		}
+		if got, want := peerAddr(cfg, WitnessName), linkT(t, l, o+"->"+WitnessName).Listen; got != want {
+			t.Errorf("%s peer %s: got %q, want the fault link %q", o, WitnessName, got, want)
+		}
+	}
+	wc := loadConfigT(t, l, WitnessName)
+	if got, want := wc.Node, (node.NodeConfig{Name: WitnessName, Role: "witness", Region: WitnessRegion, DataDir: w.DataDir}); got != want {
+		t.Errorf("witness node: got %+v, want %+v", got, want)
+	}
+	if got, want := wc.Listen, (node.ListenConfig{QUIC: w.QUIC, API: w.API, Metrics: w.Metrics, Pprof: true}); got != want {
+		t.Errorf("witness listen: got %+v, want %+v", got, want)
+	}
+	if wc.Failover.Witness != "" || len(wc.Cell.Sites) != 0 || wc.Keyring.File != "" || wc.Twin.Name != "" {
+		t.Errorf("witness: got failover.witness %q, cell.sites %v, keyring.file %q, twin.name %q; want all empty (it holds no data)",
+			wc.Failover.Witness, wc.Cell.Sites, wc.Keyring.File, wc.Twin.Name)
+	}
+	raw, err := os.ReadFile(w.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sections map[string]any
+	if err := yaml.Unmarshal(raw, &sections); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"cell", "raft", "twin", "sla", "wal", "keyring"} {
+		if _, ok := sections[k]; ok {
+			t.Errorf("witness config: has a %s section, want none (a witness does not read it)", k)
+		}
+	}
+	for _, k := range []string{"node", "listen", "tls", "peers", "failover"} {
+		if _, ok := sections[k]; !ok {
+			t.Errorf("witness config: no %s section", k)
+		}
+	}
+	def := node.DefaultConfig().Failover
+	def.PrimaryRegion = PrimaryRegion
+	for _, name := range []string{"site-b", TwinName, WitnessName} {
+		got := loadConfigT(t, l, name).Failover
+		got.Witness = ""
+		if got != def {
+			t.Errorf("%s failover timings: got %+v, want the defaults %+v", name, got, def)
+		}
+	}
+	mat, err := pki.LoadTLS(pki.TLSFiles{CA: wc.TLS.CA, Cert: wc.TLS.Cert, Key: wc.TLS.Key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := mat.Identity, (pki.Identity{Role: pki.RoleWitness, Region: WitnessRegion, Name: WitnessName}); got != want {
+		t.Errorf("witness certificate: got %v, want %v", got, want)
+	}
+}
+
+func TestPrepare_WitnessWithoutTwin(t *testing.T) {
+	l := prepareT(t, Options{Sites: 2, Witness: true})
+	if _, ok := l.Twin(); ok {
+		t.Fatal("Twin: got one, want none")
+	}
+	if got := l.WitnessLinks(); len(got) != 4 {
+		t.Fatalf("WitnessLinks: got %v, want 4 (both directions per site)", got)
+	}
+	if got := l.WANLinks(); len(got) != 0 {
+		t.Errorf("WANLinks: got %v, want none without a twin", got)
+	}
+	cfg := loadConfigT(t, l, "site-a")
+	if cfg.Failover.Witness != WitnessName || cfg.Twin.Name != "" {
+		t.Errorf("site-a: got failover.witness %q, twin.name %q; want %q and none", cfg.Failover.Witness, cfg.Twin.Name, WitnessName)
+	}
+}
+
+func TestPrepare_NoWitness(t *testing.T) {
+	l := prepareT(t, Options{Sites: 3, Twin: true})
+	if n, ok := l.Witness(); ok {
+		t.Fatalf("Witness: got %s, want none", n.Name)
+	}
+	if got := l.WitnessLinks(); len(got) != 0 {
+		t.Errorf("WitnessLinks: got %v, want none", got)
+	}
+	for _, name := range []string{"site-a", TwinName} {
+		if cfg := loadConfigT(t, l, name); cfg.Failover.Witness != "" {
+			t.Errorf("%s failover.witness: got %q, want none", name, cfg.Failover.Witness)
+		}
+	}
+}
+
+func TestUp_WitnessOnLabWithout(t *testing.T) {
+	l := prepareT(t, Options{Sites: 1, Twin: true})
+	if err := l.save(); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Up(context.Background(), Options{Dir: l.Dir, Binary: "jumeau", Witness: true})
+	if err == nil || !strings.Contains(err.Error(), "without a witness") {
+		t.Fatalf("got %v, want an error saying the lab has no witness", err)
 	}
 }
