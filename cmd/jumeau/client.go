@@ -267,13 +267,43 @@ func newLsCmd() *cobra.Command {
 
 // statusDoc mirrors the node's status document (GET /v1/status) as far
 // as the CLI reads it: a site's has a cell section (with a ship section
-// when the cell has a twin), the twin's a twin section.
+// when the cell has a twin), the twin's a twin section, the witness's
+// neither; every node's may have a failover section. Missing sections
+// stay nil.
 type statusDoc struct {
-	Name   string                 `json:"name"`
-	Role   string                 `json:"role"`
-	Region string                 `json:"region"`
-	Cell   *cellDoc               `json:"cell,omitempty"`
-	Twin   *replicator.TwinStatus `json:"twin,omitempty"`
+	Name     string                 `json:"name"`
+	Role     string                 `json:"role"`
+	Region   string                 `json:"region"`
+	Cell     *cellDoc               `json:"cell,omitempty"`
+	Twin     *replicator.TwinStatus `json:"twin,omitempty"`
+	Failover *failoverDoc           `json:"failover,omitempty"`
+}
+
+// failoverDoc is the failover section of a status document. A lease
+// holder (a site; a promoted twin) fills lease_valid,
+// lease_expires_in_ms and fenced; a grantor (the twin, the witness)
+// heard_ago_ms (since the primary last asked for a lease or shipped) and
+// lease_left_ms (of the lease it granted); the twin adds its promotion
+// state. Fields a node does not send stay zero.
+type failoverDoc struct {
+	Epoch            uint64 `json:"epoch"`
+	PrimaryRegion    string `json:"primary_region"`
+	PrimaryNode      string `json:"primary_node,omitempty"`
+	LeaseValid       bool   `json:"lease_valid"`
+	LeaseExpiresInMS int64  `json:"lease_expires_in_ms,omitempty"`
+	Fenced           bool   `json:"fenced"`
+	HeardAgoMS       int64  `json:"heard_ago_ms,omitempty"`
+	LeaseLeftMS      int64  `json:"lease_left_ms,omitempty"`
+	Promotion        string `json:"promotion,omitempty"`
+}
+
+// primary names the epoch's primary as region/node (region alone when
+// the node is not known).
+func (f *failoverDoc) primary() string {
+	if f.PrimaryNode == "" {
+		return f.PrimaryRegion
+	}
+	return f.PrimaryRegion + "/" + f.PrimaryNode
 }
 
 // cellDoc is the cell section of statusDoc.
@@ -291,8 +321,8 @@ type cellDoc struct {
 
 // nodeStatus is one line of `status` (and one element of `status --json`).
 // On the twin the WAL fields are its own WAL's and the Raft fields are
-// empty; Ship and Twin are the node's ship and twin sections as it sent
-// them.
+// empty; on the witness both are. Ship, Twin and Failover are the node's
+// sections as it sent them.
 type nodeStatus struct {
 	Name         string                 `json:"name"`
 	Role         string                 `json:"role"`
@@ -307,11 +337,12 @@ type nodeStatus struct {
 	Error        string                 `json:"error,omitempty"`
 	Ship         *replicator.ShipStatus `json:"ship,omitempty"`
 	Twin         *replicator.TwinStatus `json:"twin,omitempty"`
+	Failover     *failoverDoc           `json:"failover,omitempty"`
 }
 
 // row condenses a status document into a line of `status`.
 func (d statusDoc) row() nodeStatus {
-	r := nodeStatus{Name: d.Name, Role: d.Role, Region: d.Region, Twin: d.Twin}
+	r := nodeStatus{Name: d.Name, Role: d.Role, Region: d.Region, Twin: d.Twin, Failover: d.Failover}
 	if c := d.Cell; c != nil {
 		r.RaftState, r.Leader, r.Term = c.RaftState, c.Leader, c.Term
 		r.CommitIndex, r.AppliedIndex = c.CommitIndex, c.AppliedIndex
@@ -327,7 +358,7 @@ func newStatusCmd() *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "status",
-		Short: "Show every node's role, Raft state, leader, term, commit and applied index, and the shipping to the twin",
+		Short: "Show every node's role, Raft state, leader, term, commit and applied index, the shipping to the twin and the failover state",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ts, err := cf.targets(true)
@@ -366,19 +397,24 @@ func newStatusCmd() *cobra.Command {
 		},
 	}
 	cf.register(cmd)
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON: one object per node, with its ship or twin section as the node sent it")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON: one object per node, with its ship, twin and failover sections as the node sent them")
 	return cmd
 }
 
 // printStatus writes the human form of `status`: one table line per node,
-// then the leader's shipping to the twin and the twin's view. now dates
-// the twin's alarm.
+// then the leader's shipping to the twin, the twin's view and each node's
+// failover state. now dates the twin's alarm.
 func printStatus(w io.Writer, rows []nodeStatus, now time.Time) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tROLE\tREGION\tRAFT\tLEADER\tTERM\tCOMMIT\tAPPLIED\tWAL\tWAL HASH")
 	for _, r := range rows {
 		if r.Error != "" {
 			fmt.Fprintf(tw, "%s\tunreachable: %s\n", r.Name, strings.ReplaceAll(r.Error, "\t", " "))
+			continue
+		}
+		if r.Role == string(pki.RoleWitness) {
+			// No cell, no WAL: the witness holds the region epoch only.
+			fmt.Fprintf(tw, "%s\t%s\t%s\t-\t-\t-\t-\t-\t-\t-\n", r.Name, r.Role, r.Region)
 			continue
 		}
 		if r.RaftState == "" {
@@ -401,6 +437,71 @@ func printStatus(w io.Writer, rows []nodeStatus, now time.Time) {
 			printTwin(w, t, now)
 		}
 	}
+	for _, r := range rows {
+		if f := r.Failover; f != nil {
+			fmt.Fprintf(w, "failover %s: %s\n", r.Name, describeFailover(r.Role, r.RaftState, f))
+		}
+	}
+}
+
+// describeFailover condenses a node's failover section into one line:
+// the epoch and its primary, the lease as this node holds or grants it,
+// and the twin's promotion state. raftState is the node's cell state (""
+// when it has no cell).
+func describeFailover(role, raftState string, f *failoverDoc) string {
+	parts := []string{fmt.Sprintf("epoch %d, primary %s", f.Epoch, f.primary())}
+	if l := leaseText(role, raftState, f); l != "-" {
+		parts = append(parts, "lease "+l)
+	}
+	if h := heardText(role, raftState, f); h != "-" {
+		parts = append(parts, "primary heard "+h)
+	}
+	if f.Fenced {
+		parts = append(parts, "FENCED: another region is primary, this node takes no writes")
+	}
+	if f.Promotion != "" {
+		parts = append(parts, "promotion: "+f.Promotion)
+	}
+	return strings.Join(parts, "; ")
+}
+
+// grantor reports whether a node with this role and cell state grants
+// leases (the witness; the twin until it is promoted and runs a cell).
+func grantor(role, raftState string) bool {
+	return role == string(pki.RoleWitness) || (role == string(pki.RoleTwin) && raftState == "")
+}
+
+// leaseText describes the lease as the node sees it: held and valid (the
+// primary's leader), granted (a grantor), or "-" (a follower).
+func leaseText(role, raftState string, f *failoverDoc) string {
+	switch {
+	case grantor(role, raftState):
+		if f.LeaseLeftMS > 0 {
+			return "granted, " + msText(f.LeaseLeftMS) + " left"
+		}
+		return "none granted"
+	case f.LeaseValid:
+		return "valid, expires in " + msText(f.LeaseExpiresInMS)
+	case raftState == "Leader":
+		return "not held"
+	}
+	return "-"
+}
+
+// heardText is how long ago a grantor last heard from the primary.
+func heardText(role, raftState string, f *failoverDoc) string {
+	if !grantor(role, raftState) {
+		return "-"
+	}
+	if f.HeardAgoMS < 0 {
+		return "never"
+	}
+	return msText(f.HeardAgoMS) + " ago"
+}
+
+// msText formats a number of milliseconds as a duration.
+func msText(ms int64) string {
+	return (time.Duration(ms) * time.Millisecond).String()
 }
 
 func printShip(w io.Writer, from string, s *replicator.ShipStatus) {

@@ -24,12 +24,12 @@ func newLabCmd() *cobra.Command {
 	var sites int
 	var delay time.Duration
 	var raftLog string
-	var twin bool
+	var twin, witness bool
 	var wanRTT time.Duration
 	var wanLoss float64
 	var wanBandwidth int64
 	up := &cobra.Command{
-		Use:   "up --dir DIR [--twin [--wan-rtt 12ms] [--wan-loss P] [--wan-bandwidth B/s]]",
+		Use:   "up --dir DIR [--twin [--wan-rtt 12ms] [--wan-loss P] [--wan-bandwidth B/s]] [--witness]",
 		Short: "Create (or restart) the lab in DIR, start its processes and wait for a leader",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -37,7 +37,7 @@ func newLabCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			opts := lab.Options{Dir: dir, Sites: sites, Binary: bin, LinkDelay: delay, RaftLogLevel: raftLog, Twin: twin}
+			opts := lab.Options{Dir: dir, Sites: sites, Binary: bin, LinkDelay: delay, RaftLogLevel: raftLog, Twin: twin, Witness: witness}
 			if twin {
 				opts.WANRTT, opts.WANLoss, opts.WANBandwidth = wanRTT, wanLoss, wanBandwidth
 				if wanRTT <= 0 {
@@ -58,9 +58,9 @@ func newLabCmd() *cobra.Command {
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "lab up in %s (leader %s)\n", l.Dir, leader)
 			for _, n := range l.Nodes {
-				fmt.Fprintf(out, "  %-8s %-6s %-10s api %s  quic %s  metrics http://%s/metrics  pid %d\n", n.Name, n.Role, n.Region, n.API, n.QUIC, n.Metrics, n.PID)
+				fmt.Fprintf(out, "  %-9s %-7s %-10s api %s  quic %s  metrics http://%s/metrics  pid %d\n", n.Name, n.Role, n.Region, n.API, n.QUIC, n.Metrics, n.PID)
 			}
-			fmt.Fprintf(out, "  links    control http://%s/links  pid %d\n", l.Links.Control, l.Links.PID)
+			fmt.Fprintf(out, "  %-9s control http://%s/links  pid %d\n", "links", l.Links.Control, l.Links.PID)
 			if wan := l.WANLinks(); len(wan) > 0 {
 				// Every WAN link has the same faults; each applies them in both directions.
 				p := l.Links.Links[slices.IndexFunc(l.Links.Links, func(s lab.LinkSpec) bool { return s.Name == wan[0] })].Params
@@ -68,7 +68,12 @@ func newLabCmd() *cobra.Command {
 				if p.Bandwidth > 0 {
 					bw = fmt.Sprintf("%d B/s each way", p.Bandwidth)
 				}
-				fmt.Fprintf(out, "  WAN      %d links site<->%s: round trip %v, loss %g each way, bandwidth %s\n", len(wan), lab.TwinName, 2*p.Delay, p.Loss, bw)
+				fmt.Fprintf(out, "  %-9s %d links site<->%s: round trip %v, loss %g each way, bandwidth %s\n", "WAN", len(wan), lab.TwinName, 2*p.Delay, p.Loss, bw)
+			}
+			if wl := l.WitnessLinks(); len(wl) > 0 {
+				p := l.Links.Links[slices.IndexFunc(l.Links.Links, func(s lab.LinkSpec) bool { return s.Name == wl[0] })].Params
+				fmt.Fprintf(out, "  %-9s %d links to and from %s: round trip %v (a third place)\n", "witness", len(wl), lab.WitnessName, 2*p.Delay)
+				fmt.Fprintf(out, "then: jumeau failover status --lab %s\n", dir)
 			}
 			fmt.Fprintf(out, "try: jumeau put --lab %s demo hello world && jumeau get --lab %s demo hello\n", dir, dir)
 			return nil
@@ -82,6 +87,7 @@ func newLabCmd() *cobra.Command {
 	up.Flags().DurationVar(&wanRTT, "wan-rtt", lab.DefaultWANRTT, "with --twin: round trip of the site<->twin links")
 	up.Flags().Float64Var(&wanLoss, "wan-loss", 0, "with --twin: packet loss probability 0..1 of the site<->twin links, each way")
 	up.Flags().Int64Var(&wanBandwidth, "wan-bandwidth", 0, "with --twin: bandwidth cap of the site<->twin links in bytes/s, each way (0 = none)")
+	up.Flags().BoolVar(&witness, "witness", false, "add the witness "+lab.WitnessName+" (a third region): the sites and the twin hold and grant the primary lease with it; with --twin, region failover")
 
 	down := &cobra.Command{
 		Use:   "down --dir DIR",
@@ -117,23 +123,26 @@ func newLabCmd() *cobra.Command {
 
 	var p faultlink.Params
 	var linkName string
-	var wan bool
+	var wan, toWitness bool
 	fault := &cobra.Command{
-		Use:   "fault --dir DIR [--link FROM->TO | --wan] [--delay D] [--jitter D] [--loss P] [--bandwidth B/s] [--blackhole]",
-		Short: "Set the faults of one fault link, of every site-to-site link (the default), or of every site<->twin link (--wan)",
+		Use:   "fault --dir DIR [--link FROM->TO | --wan | --witness] [--delay D] [--jitter D] [--loss P] [--bandwidth B/s] [--blackhole]",
+		Short: "Set the faults of one fault link, of every site-to-site link (the default), of every site<->twin link (--wan) or of every link to and from the witness (--witness)",
 		Long: `Set the faults of fault links. The faults replace the link's current ones.
-Without --link or --wan: every site-to-site link (the cell). With --wan: every
-link between a site and the twin, both directions (site-a->lux-1 carries what
-site-a sends, WAL shipping; lux-1->site-a what the twin sends). Each link
-applies its faults to both directions of the traffic it relays: --delay 6ms on a
-link adds 12ms to a round trip.`,
+Without --link, --wan or --witness: every site-to-site link (the cell). With
+--wan: every link between a site and the twin, both directions (site-a->lux-1
+carries what site-a sends, WAL shipping; lux-1->site-a what the twin sends).
+With --witness: every link to and from the witness (site-a->witness-1 carries
+site-a's lease renewals, lux-1->witness-1 the twin's promotion requests; the
+witness dials nobody). Each link applies its faults to both directions of the
+traffic it relays: --delay 6ms on a link adds 12ms to a round trip. The
+witness links start at 2ms each (a 4ms round trip).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := p.Validate(); err != nil {
 				return err
 			}
-			if wan && linkName != "" {
-				return errors.New("use either --link or --wan, not both")
+			if n := countTrue(wan, toWitness, linkName != ""); n > 1 {
+				return errors.New("use one of --link, --wan and --witness, not several")
 			}
 			l, err := lab.Load(dir)
 			if err != nil {
@@ -148,15 +157,19 @@ link adds 12ms to a round trip.`,
 					}
 				}
 				if len(names) == 0 {
-					return fmt.Errorf("no link %q in this lab (links are named like site-a->site-b, site-a->%s)", linkName, lab.TwinName)
+					return fmt.Errorf("no link %q in this lab (links are named like site-a->site-b, site-a->%s, site-a->%s)", linkName, lab.TwinName, lab.WitnessName)
 				}
 			case wan:
 				if names = l.WANLinks(); len(names) == 0 {
 					return fmt.Errorf("the lab in %s has no twin, so no WAN link: make one with `jumeau lab up --twin --dir NEWDIR`", dir)
 				}
+			case toWitness:
+				if names = l.WitnessLinks(); len(names) == 0 {
+					return fmt.Errorf("the lab in %s has no witness, so no witness link: make one with `jumeau lab up --witness --dir NEWDIR`", dir)
+				}
 			default:
 				if names = l.CellLinks(); len(names) == 0 {
-					return errors.New("this lab has no site-to-site link (one site): name a link with --link, or use --wan")
+					return errors.New("this lab has no site-to-site link (one site): name a link with --link, or use --wan or --witness")
 				}
 			}
 			body, _ := json.Marshal(p)
@@ -179,6 +192,7 @@ link adds 12ms to a round trip.`,
 	fault.Flags().StringVar(&dir, "dir", ".lab", "lab directory")
 	fault.Flags().StringVar(&linkName, "link", "", "link name FROM->TO (default: every site-to-site link)")
 	fault.Flags().BoolVar(&wan, "wan", false, "every link between a site and the twin, both directions")
+	fault.Flags().BoolVar(&toWitness, "witness", false, "every link to and from the witness (from the sites and the twin, and back)")
 	fault.Flags().DurationVar(&p.Delay, "delay", 0, "one-way delay")
 	fault.Flags().DurationVar(&p.Jitter, "jitter", 0, "delay jitter (+/-)")
 	fault.Flags().Float64Var(&p.Loss, "loss", 0, "packet loss probability 0..1")
@@ -187,4 +201,15 @@ link adds 12ms to a round trip.`,
 
 	cmd.AddCommand(up, down, links, fault)
 	return cmd
+}
+
+// countTrue counts the true values among bs.
+func countTrue(bs ...bool) int {
+	n := 0
+	for _, b := range bs {
+		if b {
+			n++
+		}
+	}
+	return n
 }

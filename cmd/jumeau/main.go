@@ -1,6 +1,6 @@
 // Command jumeau is the geo-redundant disaster-recovery replication daemon
-// and its command-line tools: serve, certs, put/get/del/ls, status, lab,
-// bench and version.
+// and its command-line tools: serve, certs, put/get/del/ls, status,
+// failover, lab, bench and version.
 package main
 
 import (

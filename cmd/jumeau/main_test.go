@@ -65,7 +65,14 @@ func TestRun_TwinFlags(t *testing.T) {
 		{"wan without twin", []string{"lab", "up", "--dir", t.TempDir(), "--wan-loss", "0.01"}, "add --twin"},
 		{"wan loss over 1", []string{"lab", "up", "--dir", t.TempDir(), "--twin", "--wan-loss", "2"}, "loss"},
 		{"zero wan rtt", []string{"lab", "up", "--dir", t.TempDir(), "--twin", "--wan-rtt", "0s"}, "--wan-rtt"},
-		{"fault link and wan", []string{"lab", "fault", "--dir", t.TempDir(), "--wan", "--link", "site-a->lux-1", "--delay", "1ms"}, "not both"},
+		{"fault link and wan", []string{"lab", "fault", "--dir", t.TempDir(), "--wan", "--link", "site-a->lux-1", "--delay", "1ms"}, "not several"},
+		{"fault wan and witness", []string{"lab", "fault", "--dir", t.TempDir(), "--wan", "--witness", "--delay", "1ms"}, "not several"},
+		{"fault witness without lab", []string{"lab", "fault", "--dir", t.TempDir(), "--witness", "--delay", "1ms"}, "lab up"},
+		{"failover status without lab", []string{"failover", "status", "--lab", t.TempDir()}, "lab up"},
+		{"failover status without target", []string{"failover", "status"}, "--endpoint"},
+		{"promote two endpoints", []string{"failover", "promote", "--endpoint", "127.0.0.1:1,127.0.0.1:2"}, "single --endpoint"},
+		{"promote lab and endpoint", []string{"failover", "promote", "--lab", "x", "--endpoint", "127.0.0.1:1"}, "not both"},
+		{"promote without lab", []string{"failover", "promote", "--lab", t.TempDir()}, "lab up"},
 		{"fault wan without lab", []string{"lab", "fault", "--dir", t.TempDir(), "--wan", "--delay", "1ms"}, "lab up"},
 	}
 	for _, tc := range cases {
