@@ -41,6 +41,9 @@ type Options struct {
 	Twin    bool
 	WANRTT  time.Duration
 	WANLoss float64
+	// Witness adds the witness (lab.WitnessName); with it, the primary
+	// holds a lease and the twin can be promoted.
+	Witness bool
 }
 
 // Cluster is a running in-process cell.
@@ -62,7 +65,7 @@ func New(tb testing.TB, opts Options) *Cluster {
 		opts.Sites = 3
 	}
 	l, err := lab.Prepare(lab.Options{Dir: tb.TempDir(), Sites: opts.Sites, Binary: os.Args[0],
-		Twin: opts.Twin, WANRTT: opts.WANRTT, WANLoss: opts.WANLoss})
+		Twin: opts.Twin, WANRTT: opts.WANRTT, WANLoss: opts.WANLoss, Witness: opts.Witness})
 	if err != nil {
 		tb.Fatalf("prepare cluster: %v", err)
 	}
@@ -103,8 +106,28 @@ func New(tb testing.TB, opts Options) *Cluster {
 	for _, n := range l.Nodes {
 		c.Start(n.Name)
 	}
-	c.WaitLeader("")
+	c.waitReady(opts)
 	return c
+}
+
+// waitReady waits for a leader and, in a topology with them, for the
+// leader's ship stream to the twin and its primary lease.
+func (c *Cluster) waitReady(opts Options) {
+	c.tb.Helper()
+	leader := c.Node(c.WaitLeader(""))
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		st := leader.Status()
+		shipOK := !opts.Twin || (st.Cell.Ship != nil && st.Cell.Ship.Connected)
+		leaseOK := !opts.Witness || (st.Failover != nil && st.Failover.LeaseValid)
+		if shipOK && leaseOK {
+			return
+		}
+		if time.Now().After(deadline) {
+			c.tb.Fatalf("cluster not ready within 20s: ship connected %v, lease valid %v", shipOK, leaseOK)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // Names returns every node's name (sites, then the twin if any).
@@ -131,6 +154,14 @@ func (c *Cluster) Sites() []string {
 func (c *Cluster) TwinName() string {
 	if t, ok := c.Lab.Twin(); ok {
 		return t.Name
+	}
+	return ""
+}
+
+// WitnessName is the witness's node name ("" without a witness).
+func (c *Cluster) WitnessName() string {
+	if w, ok := c.Lab.Witness(); ok {
+		return w.Name
 	}
 	return ""
 }
@@ -233,13 +264,46 @@ func (c *Cluster) Isolate(name string) {
 	})
 }
 
-// CutWAN blackholes every link to and from the twin (the
-// Monaco-Luxembourg path); Heal restores it.
+// CutWAN blackholes every link between the twin and the cell's sites (the
+// Monaco-Luxembourg path); links to the witness stay. Heal restores it.
 func (c *Cluster) CutWAN() {
 	c.tb.Helper()
-	if name := c.TwinName(); name != "" {
-		c.Isolate(name)
+	tw := c.TwinName()
+	if tw == "" {
+		return
 	}
+	site := map[string]bool{}
+	for _, s := range c.Sites() {
+		site[s] = true
+	}
+	c.Partition(func(from, to string) bool {
+		return (from == tw && site[to]) || (to == tw && site[from])
+	})
+}
+
+// Partition blackholes every link whose endpoints cut(from, to) selects
+// (node names); Heal lifts it.
+func (c *Cluster) Partition(cut func(from, to string) bool) {
+	c.tb.Helper()
+	c.Links.Partition(func(link string) bool {
+		for _, s := range c.Lab.Links.Links {
+			if s.Name == link {
+				return cut(s.From, s.To)
+			}
+		}
+		return false
+	})
+}
+
+// IsolateRegion cuts every link between the cell's sites and the other
+// regions (twin, witness); the sites still reach each other.
+func (c *Cluster) IsolateRegion() {
+	c.tb.Helper()
+	site := map[string]bool{}
+	for _, s := range c.Sites() {
+		site[s] = true
+	}
+	c.Partition(func(from, to string) bool { return site[from] != site[to] })
 }
 
 // Heal lifts every partition (other faults stay).

@@ -299,6 +299,11 @@ func (h *Holder) Renew(ctx context.Context) error {
 			out <- result{p, rep, err}
 		}()
 	}
+	// One grant is a majority (this region + one other): stop waiting at
+	// the first, so a slow or unreachable grantor does not delay it. No
+	// grantor backs an epoch after the witness bumped it (the twin stops
+	// granting before it asks, the witness refuses under the same lock),
+	// so a late "stale" reply cannot contradict a grant.
 	granted := 0
 	var reasons []string
 	var newer *State
@@ -315,6 +320,9 @@ func (h *Holder) Renew(ctx context.Context) error {
 				st := r.rep.State
 				newer = &st
 			}
+		}
+		if granted > 0 || newer != nil {
+			break
 		}
 	}
 	h.mu.Lock()

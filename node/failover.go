@@ -257,22 +257,27 @@ func (f *regionFailover) promote(ctx context.Context, force bool) (PromoteResult
 	if !ok {
 		return PromoteResult{}, fmt.Errorf("%w: this twin still sees the primary: %s", failover.ErrRefused, why)
 	}
+	// The witness must have lost the primary too (else this is a cut of
+	// the WAN only: no promotion, and no promotion alarm either).
+	sctx, cancel := context.WithTimeout(ctx, f.cfg.RequestTimeout)
+	ws, err := f.net.AskStatus(sctx, f.witness)
+	cancel()
+	if err != nil {
+		_ = f.grantor.EndPromotion(nil)
+		return PromoteResult{}, fmt.Errorf("%w: witness %s unreachable: %v", failover.ErrRefused, f.witness, err)
+	}
+	if heard := time.Duration(ws.HeardAgo); heard < f.cfg.DetectAfter {
+		_ = f.grantor.EndPromotion(nil)
+		f.setPromotion("waiting: this twin lost the primary but the witness heard it " + heard.Round(time.Millisecond).String() + " ago (a cut of the WAN only)")
+		return PromoteResult{}, fmt.Errorf("%w: the witness heard the primary %s ago", failover.ErrRefused, heard.Round(time.Millisecond))
+	}
 	records, age, known := f.n.twinRecv().LastKnownLag()
 	// Writes the primary took after its last frame reached this twin are
 	// unknown here; the witness heard the primary later than the twin
 	// did if the WAN was cut first: that interval is a loss window too.
 	var unseen time.Duration
-	if known {
-		sctx, cancel := context.WithTimeout(ctx, f.cfg.RequestTimeout)
-		ws, err := f.net.AskStatus(sctx, f.witness)
-		cancel()
-		if err != nil {
-			_ = f.grantor.EndPromotion(nil)
-			return PromoteResult{}, fmt.Errorf("%w: witness %s unreachable: %v", failover.ErrRefused, f.witness, err)
-		}
-		if d := time.Duration(f.grantor.Status().HeardAgo - ws.HeardAgo); d > 0 {
-			unseen = d
-		}
+	if d := time.Duration(f.grantor.Status().HeardAgo - ws.HeardAgo); d > 0 {
+		unseen = d
 	}
 	if !force {
 		var reason string

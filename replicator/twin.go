@@ -223,7 +223,11 @@ func (t *Twin) handle(st *transport.Stream) {
 	t.mu.Lock()
 	t.sender = peer.Name
 	t.primaryLast = max(t.primaryLast, hello.Last)
+	t.lagKnown = true // what the primary holds beyond the tip is now known
 	t.mu.Unlock()
+	if t.deps.OnHeard != nil {
+		t.deps.OnHeard()
+	}
 	last, h := t.deps.WAL.Last()
 	if err := enc.Encode(frameShipResume, &shipResume{Index: last, Hash: h[:], Epoch: epoch}); err != nil {
 		return
