@@ -10,7 +10,11 @@ BENCHCOUNT ?= 3
 LAB ?= .lab/demo
 TESTFLAGS ?=
 
-.PHONY: build test e2e fuzz bench lint demo clean
+CHAOS_SEEDS ?= 20
+CHAOS_SEED ?= 1
+CHAOS_DURATION ?= 20s
+
+.PHONY: build test e2e chaos fuzz bench lint demo clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/jumeau
@@ -22,6 +26,13 @@ test:
 # End-to-end: real jumeau processes, SIGKILLed.
 e2e: build
 	$(GO) test -tags e2e -count=1 -timeout 20m ./e2e/ -args -jumeau=$(abspath $(BIN))
+	JUMEAU_CHAOS_SEEDS=4 JUMEAU_CHAOS_SEED=101 $(GO) test -race -count=1 -timeout 20m -run '^TestChaos$$' ./failover/
+
+# The randomized failover test over more seeds (CHAOS_SEEDS from CHAOS_SEED,
+# CHAOS_DURATION of faults each); every seed's schedule is reproducible.
+chaos:
+	JUMEAU_CHAOS_SEEDS=$(CHAOS_SEEDS) JUMEAU_CHAOS_SEED=$(CHAOS_SEED) JUMEAU_CHAOS_DURATION=$(CHAOS_DURATION) \
+	  $(GO) test -race -count=1 -timeout 120m -run '^TestChaos$$' -v ./failover/ | grep -E '^(=== RUN|--- |ok|FAIL|PASS)|checked:|SPLIT|lost'
 
 # Every fuzz target for FUZZTIME each (go test -fuzz runs one target at a time).
 fuzz:

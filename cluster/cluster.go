@@ -44,6 +44,9 @@ type Options struct {
 	// Witness adds the witness (lab.WitnessName); with it, the primary
 	// holds a lease and the twin can be promoted.
 	Witness bool
+	// WriteLog receives every write-gate pass of every node (see
+	// node.Options.WriteLog).
+	WriteLog func(node string, epoch uint64, at time.Time)
 }
 
 // Cluster is a running in-process cell.
@@ -51,6 +54,8 @@ type Cluster struct {
 	tb    testing.TB
 	Lab   *lab.Lab
 	Links *faultlink.Set
+
+	writeLog func(node string, epoch uint64, at time.Time)
 
 	mu    sync.Mutex
 	cfgs  map[string]node.Config
@@ -74,7 +79,7 @@ func New(tb testing.TB, opts Options) *Cluster {
 		w = os.Stderr
 	}
 	c := &Cluster{
-		tb: tb, Lab: l, cfgs: map[string]node.Config{}, nodes: map[string]*node.Node{},
+		tb: tb, Lab: l, cfgs: map[string]node.Config{}, nodes: map[string]*node.Node{}, writeLog: opts.WriteLog,
 		log: slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	c.Links = faultlink.NewSet(c.log)
@@ -182,7 +187,11 @@ func (c *Cluster) Start(name string) {
 	if c.nodes[name] != nil {
 		c.tb.Fatalf("start %s: already running", name)
 	}
-	n, err := node.Start(c.cfgs[name], node.Options{Logger: c.log})
+	opts := node.Options{Logger: c.log}
+	if c.writeLog != nil {
+		opts.WriteLog = func(epoch uint64, at time.Time) { c.writeLog(name, epoch, at) }
+	}
+	n, err := node.Start(c.cfgs[name], opts)
 	if err != nil {
 		c.tb.Fatalf("start %s: %v", name, err)
 	}

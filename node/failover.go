@@ -22,6 +22,8 @@ type FailoverStatus struct {
 	Epoch         uint64 `json:"epoch"`
 	PrimaryRegion string `json:"primary_region"`
 	PrimaryNode   string `json:"primary_node,omitempty"`
+	// Changed is when the witness started this epoch (its clock).
+	Changed time.Time `json:"changed,omitzero"`
 	// Lease (the primary region's writer).
 	LeaseValid       bool  `json:"lease_valid"`
 	LeaseExpiresInMS int64 `json:"lease_expires_in_ms,omitempty"`
@@ -153,6 +155,14 @@ func (f *regionFailover) holdLease(cell *replicator.Cell, grantors []string) {
 // gate is the cell's write gate: the lease must be valid. A leader that
 // just took over waits (bounded) for its first renewal.
 func (f *regionFailover) gate() error {
+	err := f.check()
+	if err == nil && f.n.opts.WriteLog != nil {
+		f.n.opts.WriteLog(f.store.State().Epoch, time.Now())
+	}
+	return err
+}
+
+func (f *regionFailover) check() error {
 	if !f.primaryHere() {
 		st := f.store.State()
 		return fmt.Errorf("%w: epoch %d, primary %s/%s", failover.ErrFenced, st.Epoch, st.PrimaryRegion, st.PrimaryNode)
@@ -338,7 +348,7 @@ func (f *regionFailover) promote(ctx context.Context, force bool) (PromoteResult
 
 func (f *regionFailover) status() *FailoverStatus {
 	st := f.store.State()
-	fs := &FailoverStatus{Epoch: st.Epoch, PrimaryRegion: st.PrimaryRegion, PrimaryNode: st.PrimaryNode, Fenced: !f.primaryHere() && f.n.cfg.Node.Role == "site"}
+	fs := &FailoverStatus{Epoch: st.Epoch, PrimaryRegion: st.PrimaryRegion, PrimaryNode: st.PrimaryNode, Changed: st.Changed, Fenced: !f.primaryHere() && f.n.cfg.Node.Role == "site"}
 	if h := f.holder.Load(); h != nil {
 		until, fenced := h.Expiry()
 		if left := time.Until(until); left > 0 && fenced == nil {

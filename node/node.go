@@ -64,6 +64,11 @@ type Options struct {
 	// (its state machine halted after a storage failure); the program
 	// should stop, and its supervisor restart it.
 	OnFatal func(error)
+	// WriteLog, if set, is called every time this node's write gate lets
+	// a write through, before it is proposed and again before it is
+	// acknowledged, with the epoch it is accepted in (the history the
+	// split-brain checker reads).
+	WriteLog func(epoch uint64, at time.Time)
 }
 
 // Start opens the node's data directory and starts serving. On error,

@@ -409,10 +409,18 @@ func (c *Cell) leaderWrite(ctx context.Context, op wal.Op, ns, key string, value
 		}
 	}
 	res, err := c.sealAndApply(ctx, op, ns, key, value)
-	if err != nil || d != DurabilityTwin {
-		return res, err
+	if err == nil && d == DurabilityTwin {
+		err = c.ship.waitTwin(ctx, res.WALIndex)
 	}
-	return res, c.ship.waitTwin(ctx, res.WALIndex)
+	if err == nil && c.deps.Gate != nil {
+		// The lease may have run out while the write committed: then it
+		// is not acknowledged (another region may be primary by now; the
+		// write stays in this cell's WAL, outside the new primary's).
+		if gerr := c.deps.Gate(); gerr != nil {
+			err = fmt.Errorf("%w: committed at WAL index %d in this cell, but the primary lease was lost before acknowledging it (%v)", ErrTimeout, res.WALIndex, gerr)
+		}
+	}
+	return res, err
 }
 
 func (c *Cell) sealAndApply(ctx context.Context, op wal.Op, ns, key string, value []byte) (Result, error) {

@@ -40,19 +40,27 @@ type shipPath struct {
 	// rtt is the WAN round trip through the relay (0: a relay that adds
 	// nothing).
 	rtt time.Duration
+	// restart holds the shipping back by stopping the twin (the shipper
+	// then catches up on a new connection) instead of cutting the WAN
+	// (the connection survives, and QUIC recovers from the blackhole). The
+	// direct path has no relay to cut.
+	restart bool
 }
 
 var shipPaths = []shipPath{
-	{name: "direct", direct: true},
+	{name: "direct", direct: true, restart: true},
 	{name: "relay", rtt: 0},
 	{name: "wan-12ms", rtt: 12 * time.Millisecond},
+	{name: "wan-12ms-restart", rtt: 12 * time.Millisecond, restart: true},
 }
 
-// shipFigures are one path's measured throughputs in one run of
-// BenchmarkShip_CatchUp, for its ratio sub-benchmark.
+// shipFigures are one path's measured throughputs, one per run (-count
+// runs each sub-benchmark that many times in a row), for its ratio
+// sub-benchmark.
 type shipFigures struct {
-	shipMBps, bareMBps float64
-	roundBytes         int64 // record bytes of one catch-up round
+	ship, bare []float64 // MB/s
+	ratios     int       // ratio runs done
+	roundBytes int64     // record bytes of one catch-up round
 }
 
 // BenchmarkShip_CatchUp measures WAL shipping throughput against a bare
@@ -60,8 +68,9 @@ type shipFigures struct {
 //
 // ship/PATH: a one-site cell with a twin. Each round holds the shipping
 // back (WAN cut with CutWAN; on the direct path, which has no relay to
-// cut, the twin is stopped), writes shipRound records of 1 KiB on the
-// leader, releases the twin (Heal, or restart) and times the catch-up from
+// cut, and on the -restart paths, the twin is stopped), writes shipRound
+// records of 1 KiB on the leader, releases the twin (Heal, or restart) and
+// times the catch-up from
 // the twin's first stored batch until the twin's WAL holds the leader's
 // last index. MB/s counts encoded WAL record bytes (the shipper's payload)
 // over that time; heal_to_first_ms is the untimed wait from the release to
@@ -84,12 +93,18 @@ func BenchmarkShip_CatchUp(b *testing.B) {
 		b.Run("ship/"+p.name, func(b *testing.B) { benchShip(b, p, f) })
 		b.Run("bare/"+p.name, func(b *testing.B) { benchBare(b, p, f) })
 		b.Run("ratio/"+p.name, func(b *testing.B) {
-			if f.shipMBps == 0 || f.bareMBps == 0 {
+			// b.Loop runs this function once per -count run: its k-th run
+			// pairs the k-th ship and bare figures.
+			k := f.ratios
+			f.ratios++
+			if k >= len(f.ship) || k >= len(f.bare) {
 				b.Skipf("ratio/%s needs ship/%s and bare/%s in the same run (widen -bench)", p.name, p.name, p.name)
 			}
-			b.ReportMetric(f.shipMBps, "ship_MB/s")
-			b.ReportMetric(f.bareMBps, "bare_MB/s")
-			b.ReportMetric(f.shipMBps/f.bareMBps, "ratio")
+			for b.Loop() {
+			}
+			b.ReportMetric(f.ship[k], "ship_MB/s")
+			b.ReportMetric(f.bare[k], "bare_MB/s")
+			b.ReportMetric(f.ship[k]/f.bare[k], "ratio")
 			b.ReportMetric(0, "ns/op")
 		})
 	}
@@ -129,7 +144,7 @@ func benchShip(b *testing.B, p shipPath, f *shipFigures) {
 		if tl := twinLast(); tl != base {
 			b.Fatalf("round %d: twin at %d before the cut, leader at %d", round, tl, base)
 		}
-		if p.direct {
+		if p.restart {
 			c.Stop(c.TwinName())
 		} else {
 			c.CutWAN()
@@ -138,7 +153,7 @@ func benchShip(b *testing.B, p shipPath, f *shipFigures) {
 		last, _ := lw.Last()
 		sizes := recordSizes(b, lw, base+1, last)
 		released := time.Now()
-		if p.direct {
+		if p.restart {
 			c.Start(c.TwinName())
 		} else {
 			c.Heal()
@@ -177,7 +192,7 @@ func benchShip(b *testing.B, p shipPath, f *shipFigures) {
 	}
 	b.SetBytes(countedBytes / int64(round))
 	f.roundBytes = totalBytes / int64(round)
-	f.shipMBps = float64(countedBytes) / timed.Seconds() / 1e6
+	f.ship = append(f.ship, float64(countedBytes)/timed.Seconds()/1e6)
 	b.ReportMetric(float64(healToWait.Milliseconds())/float64(round), "heal_to_first_ms")
 	// Where the catch-up time goes on the twin: its group commits (verify,
 	// stage, one synced Pebble batch) per round, and their share of it
@@ -343,7 +358,7 @@ func benchBare(b *testing.B, p shipPath, f *shipFigures) {
 		}
 		timed += time.Since(t0)
 	}
-	f.bareMBps = float64(total) * float64(b.N) / timed.Seconds() / 1e6
+	f.bare = append(f.bare, float64(total)*float64(b.N)/timed.Seconds()/1e6)
 }
 
 // bareRound sends total bytes on a new stream in chunks of len(buf) and
