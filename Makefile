@@ -31,7 +31,7 @@ e2e: build
 # The randomized failover test over more seeds (CHAOS_SEEDS from CHAOS_SEED,
 # CHAOS_DURATION of faults each); every seed's schedule is reproducible.
 chaos:
-	JUMEAU_CHAOS_SEEDS=$(CHAOS_SEEDS) JUMEAU_CHAOS_SEED=$(CHAOS_SEED) JUMEAU_CHAOS_DURATION=$(CHAOS_DURATION) \
+	set -o pipefail; JUMEAU_CHAOS_SEEDS=$(CHAOS_SEEDS) JUMEAU_CHAOS_SEED=$(CHAOS_SEED) JUMEAU_CHAOS_DURATION=$(CHAOS_DURATION) \
 	  $(GO) test -race -count=1 -timeout 120m -run '^TestChaos$$' -v ./failover/ | grep -E '^(=== RUN|--- |ok|FAIL|PASS)|checked:|SPLIT|lost'
 
 # Every fuzz target for FUZZTIME each (go test -fuzz runs one target at a time).
