@@ -278,7 +278,7 @@ func (f *regionFailover) promote(ctx context.Context, force bool) (PromoteResult
 	}
 	if heard := time.Duration(ws.HeardAgo); heard < f.cfg.DetectAfter {
 		_ = f.grantor.EndPromotion(nil)
-		f.setPromotion("waiting: this twin lost the primary but the witness heard it " + heard.Round(time.Millisecond).String() + " ago (a cut of the WAN only)")
+		f.setPromotion("waiting: this twin lost the primary but the witness still hears it (a cut of the WAN only)")
 		return PromoteResult{}, fmt.Errorf("%w: the witness heard the primary %s ago", failover.ErrRefused, heard.Round(time.Millisecond))
 	}
 	records, age, known := f.n.twinRecv().LastKnownLag()

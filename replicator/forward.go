@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
+	"github.com/monaco-sovereign/jumeau/failover"
 	"github.com/monaco-sovereign/jumeau/transport"
 	"github.com/monaco-sovereign/jumeau/wal"
 )
@@ -33,6 +35,9 @@ const (
 	codeTwinUnconfirmed uint8 = 7
 	codeRPOExceeded     uint8 = 8
 	codeNoTwin          uint8 = 9
+	// Codes of the primary lease (the write gate).
+	codeLeaseExpired uint8 = 10
+	codeFenced       uint8 = 11
 
 	maxForwardFrame = 17 << 20
 )
@@ -71,6 +76,10 @@ func codeOf(err error) uint8 {
 		return codeBadRequest
 	case errors.Is(err, ErrTimeout):
 		return codeTimeout
+	case errors.Is(err, failover.ErrFenced):
+		return codeFenced
+	case errors.Is(err, failover.ErrLeaseExpired):
+		return codeLeaseExpired
 	case errors.Is(err, ErrTwinUnconfirmed):
 		return codeTwinUnconfirmed
 	case errors.Is(err, ErrRPOExceeded):
@@ -102,6 +111,10 @@ func errOf(leader string, r *fwdResponse) error {
 		base = ErrRPOExceeded
 	case codeNoTwin:
 		base = ErrNoTwin
+	case codeLeaseExpired:
+		base = failover.ErrLeaseExpired
+	case codeFenced:
+		base = failover.ErrFenced
 	default:
 		return fmt.Errorf("leader %s: %s", leader, r.Msg)
 	}
@@ -169,8 +182,33 @@ func (f *forwarder) do(ctx context.Context, leader string, req *fwdRequest) (*fw
 	enc := transport.NewEncoder(s)
 	enc.SetMaxFrame(maxForwardFrame)
 	fc := &fwdConn{s: s, enc: enc, dec: transport.NewDecoder(s, maxForwardFrame)}
+	// Stop waiting when the cell elects another leader: the one we asked
+	// is gone or deposed, and would otherwise hold the caller until the
+	// deadline (the outcome stays unknown either way).
+	var moved atomic.Value
+	watch, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	go func() {
+		t := time.NewTicker(20 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-watch.Done():
+				return
+			case <-t.C:
+			}
+			if l := f.c.Leader(); l != "" && l != leader {
+				moved.Store(l)
+				s.Close()
+				return
+			}
+		}
+	}()
 	resp, err := fc.roundTrip(req)
 	if err != nil {
+		if l, ok := moved.Load().(string); ok {
+			return nil, fmt.Errorf("forward to leader %s: the cell elected %s before it answered; the outcome is unknown: %w", leader, l, ErrTimeout)
+		}
 		return nil, fmt.Errorf("forward to leader %s: no answer, the outcome is unknown: %w: %v", leader, ErrTimeout, err)
 	}
 	f.c.metrics.forwarded.Inc()

@@ -417,7 +417,7 @@ func (c *Cell) leaderWrite(ctx context.Context, op wal.Op, ns, key string, value
 		// is not acknowledged (another region may be primary by now; the
 		// write stays in this cell's WAL, outside the new primary's).
 		if gerr := c.deps.Gate(); gerr != nil {
-			err = fmt.Errorf("%w: committed at WAL index %d in this cell, but the primary lease was lost before acknowledging it (%v)", ErrTimeout, res.WALIndex, gerr)
+			err = fmt.Errorf("%w: committed at WAL index %d in this cell, but the primary lease was lost before acknowledging it: %w", ErrTimeout, res.WALIndex, gerr)
 		}
 	}
 	return res, err

@@ -238,6 +238,13 @@ func (s *shipper) session(parent context.Context) error {
 		case <-changed:
 		case <-ackCh:
 		case <-hb.C:
+			if since, n := s.oldestUnacked(); n > 0 && since > stallTimeout {
+				// Nothing acknowledged for a while with data in flight:
+				// after a long blackout QUIC's retransmission timer may
+				// have backed off for seconds; start a fresh connection.
+				s.c.deps.Endpoint.Redial(s.cfg.Twin)
+				return fmt.Errorf("no ack from the twin for %s with %d batches in flight: reconnecting", since.Round(time.Millisecond), n)
+			}
 			if time.Since(lastSend) >= s.cfg.Heartbeat {
 				li := s.lag()
 				hb := shipHeartbeat{PrimaryLast: li.last, Sent: time.Now().UnixNano(), LagRecords: li.records, LagAge: int64(li.seconds * 1e9)}
@@ -371,6 +378,21 @@ func (s *shipper) sendSnapshot(ctx context.Context, st *transport.Stream, enc *t
 	s.m.snapshots.Inc()
 	s.logger.Info("twin restored the state snapshot", "anchor", snap.anchorIdx, "took", time.Since(start).Round(time.Millisecond))
 	return snap.anchorIdx, nil
+}
+
+// stallTimeout is how long the shipper waits for an ack, with data in
+// flight, before it starts a fresh connection.
+const stallTimeout = 2 * time.Second
+
+// oldestUnacked returns how long the oldest unacknowledged batch has
+// waited, and how many batches are in flight.
+func (s *shipper) oldestUnacked() (time.Duration, int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.inflight) == 0 {
+		return 0, 0
+	}
+	return time.Since(s.inflight[0].sentAt), len(s.inflight)
 }
 
 func (s *shipper) windowOpen() bool {

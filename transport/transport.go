@@ -492,6 +492,31 @@ func (e *Endpoint) dial(peer string, pc *peerConn) {
 }
 
 // forget drops pc from the cache if it is still the entry for peer.
+// Redial closes this endpoint's connection to peer, if it dialed one: the
+// next Open dials afresh. A caller whose streams stall on a connection
+// that survived a long blackout uses it: QUIC's loss recovery backs off
+// exponentially while nothing gets through, and a new connection starts
+// over with a fresh RTT estimate and congestion window.
+func (e *Endpoint) Redial(peer string) {
+	e.mu.Lock()
+	pc := e.peers[peer]
+	if pc != nil {
+		delete(e.peers, peer)
+	}
+	e.mu.Unlock()
+	if pc == nil {
+		return
+	}
+	select {
+	case <-pc.ready:
+		if pc.conn != nil {
+			_ = pc.conn.CloseWithError(0, "redial")
+		}
+	default:
+		// Still dialing: the dial finishes on its own and is not reused.
+	}
+}
+
 func (e *Endpoint) forget(peer string, pc *peerConn) {
 	e.mu.Lock()
 	if e.peers[peer] == pc {
