@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -33,6 +34,10 @@ type benchResult struct {
 	Clients   int     `json:"clients"`
 	Size      int     `json:"size"`
 	Target    string  `json:"target"`
+	// RateTarget is the --rate asked for (writes/s over all clients, 0:
+	// unlimited); RateAchieved is the rate made (ops / seconds).
+	RateTarget   float64 `json:"rate_target"`
+	RateAchieved float64 `json:"rate_achieved"`
 	// Durability is the durability level of every write.
 	Durability string `json:"durability"`
 	FirstErr   string `json:"first_error,omitempty"`
@@ -50,6 +55,7 @@ func newBenchCmd() *cobra.Command {
 	var cf clientFlags
 	var clients, ops, size int
 	var maxTime time.Duration
+	var rate float64
 	var asJSON bool
 	var ns, to, dur string
 	cmd := &cobra.Command{
@@ -59,6 +65,9 @@ func newBenchCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if clients < 1 || ops < 1 || size < 0 || size > api.MaxValueSize {
 				return fmt.Errorf("bench: need --clients >= 1, --ops >= 1 and 0 <= --size <= %d", api.MaxValueSize)
+			}
+			if rate < 0 || math.IsNaN(rate) || math.IsInf(rate, 0) {
+				return fmt.Errorf("bench: --rate %v: use writes per second over all clients (0: as fast as the clients go)", rate)
 			}
 			if _, err := replicator.ParseDurability(dur); err != nil {
 				return fmt.Errorf("bench: --durability: %w", err)
@@ -74,7 +83,7 @@ func newBenchCmd() *cobra.Command {
 					return err
 				}
 			}
-			res := runBench(cmd.Context(), c, ns, dur, clients, ops, size, maxTime)
+			res := runBench(cmd.Context(), c, ns, dur, clients, ops, size, maxTime, rate)
 			res.Target, res.Durability = target, dur
 			if tw != nil {
 				tw.finish(cmd.Context(), &res)
@@ -85,6 +94,9 @@ func newBenchCmd() *cobra.Command {
 			}
 			fmt.Fprintf(out, "%d writes of %d B (durability %s) by %d clients to %s in %.2fs: %.0f ops/s, %.2f MB/s, p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms, %d errors\n",
 				res.Ops, size, dur, clients, target, res.Seconds, res.OpsPerSec, res.MBPerSec, res.P50ms, res.P90ms, res.P99ms, res.Maxms, res.Errors)
+			if rate > 0 {
+				fmt.Fprintf(out, "rate: %.0f writes/s asked, %.0f made\n", res.RateTarget, res.RateAchieved)
+			}
 			if res.TwinLagP50ms != nil {
 				fmt.Fprintf(out, "twin lag (leader's ship status every %v, %d samples): p50 %.2f ms, p99 %.2f ms", shipSampleEvery, res.TwinLagSamples, *res.TwinLagP50ms, *res.TwinLagP99ms)
 				if res.TwinMBPerSec != nil {
@@ -103,6 +115,7 @@ func newBenchCmd() *cobra.Command {
 	cmd.Flags().IntVar(&ops, "ops", 20000, "total writes")
 	cmd.Flags().IntVar(&size, "size", 1024, "value size in bytes")
 	cmd.Flags().DurationVar(&maxTime, "max-time", 2*time.Minute, "stop after this long even if fewer writes were made")
+	cmd.Flags().Float64Var(&rate, "rate", 0, "target writes per second over all clients, paced on one shared schedule (0: unlimited, each client writes as fast as it can); a client late on the schedule writes at once")
 	cmd.Flags().StringVar(&ns, "namespace", "bench", "namespace to write to")
 	cmd.Flags().StringVar(&to, "to", "leader", "with --lab: leader (write to the cell leader) or a node name")
 	cmd.Flags().StringVar(&dur, "durability", "cell", durabilityHelp)
@@ -145,7 +158,7 @@ func benchClient(ctx context.Context, cf *clientFlags, to string, conns int) (*a
 	return c, name, err
 }
 
-func runBench(ctx context.Context, c *api.Client, ns, durability string, clients, ops, size int, maxTime time.Duration) benchResult {
+func runBench(ctx context.Context, c *api.Client, ns, durability string, clients, ops, size int, maxTime time.Duration, rate float64) benchResult {
 	ctx, cancel := context.WithTimeout(ctx, maxTime)
 	defer cancel()
 	value := make([]byte, size)
@@ -162,6 +175,9 @@ func runBench(ctx context.Context, c *api.Client, ns, durability string, clients
 			for ctx.Err() == nil {
 				i := next.Add(1)
 				if i > int64(ops) {
+					return
+				}
+				if !waitTurn(ctx, start, i, rate) {
 					return
 				}
 				t0 := time.Now()
@@ -195,11 +211,38 @@ func runBench(ctx context.Context, c *api.Client, ns, durability string, clients
 		Ops: int64(len(all)), Errors: errs.Load(), Seconds: el,
 		OpsPerSec: float64(len(all)) / el, MBPerSec: float64(len(all)) * float64(size) / el / 1e6,
 		P50ms: pct(0.50), P90ms: pct(0.90), P99ms: pct(0.99), Maxms: pct(1.0), Clients: clients, Size: size,
+		RateTarget: rate, RateAchieved: float64(len(all)) / el,
 	}
 	if v, ok := firstErr.Load().(string); ok {
 		r.FirstErr = v
 	}
 	return r
+}
+
+// dueAt is when write i (from 1) is due on a schedule of rate writes/s
+// from start.
+func dueAt(start time.Time, i int64, rate float64) time.Time {
+	return start.Add(time.Duration(float64(i-1) / rate * float64(time.Second)))
+}
+
+// waitTurn waits until write i is due (rate > 0); it reports false if ctx
+// ended first. With rate 0 it returns at once.
+func waitTurn(ctx context.Context, start time.Time, i int64, rate float64) bool {
+	if rate <= 0 {
+		return true
+	}
+	d := time.Until(dueAt(start, i, rate))
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }
 
 // rank is the index of the p-th quantile (0..1) in n sorted samples.
