@@ -451,15 +451,19 @@ func (s *shipper) sendBatch(enc *transport.Encoder, next uint64, buf []byte) (in
 		}
 		m.Codec, m.Data = codecZstd, ze.EncodeAll(buf, nil)
 	}
-	if err := enc.Encode(frameShipRecords, &m); err != nil {
-		return 0, buf, fmt.Errorf("send records %d..%d: %w", next, lastRec.Index, err)
-	}
+	// Record the batch as in flight before it is sent: the twin's ack can
+	// come back before Encode returns, and an ack for a batch not yet
+	// recorded would look like a divergence. (If the send fails, the
+	// session ends and the in-flight list is dropped.)
 	s.mu.Lock()
 	s.inflight = append(s.inflight, inflightBatch{first: next, last: lastRec.Index, lastHash: lastRec.Hash, bytes: len(buf), firstTime: firstTime, sentAt: time.Now()})
 	s.inflightB += len(buf)
 	s.sent = lastRec.Index
 	s.avgRecord = 0.9*s.avgRecord + 0.1*float64(len(buf))/float64(n)
 	s.mu.Unlock()
+	if err := enc.Encode(frameShipRecords, &m); err != nil {
+		return 0, buf, fmt.Errorf("send records %d..%d: %w", next, lastRec.Index, err)
+	}
 	s.m.shippedRecords.Add(float64(n))
 	s.m.shippedBytes.Add(float64(len(buf)))
 	s.m.wireBytes.Add(float64(len(m.Data)))
