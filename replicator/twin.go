@@ -459,7 +459,14 @@ func (t *Twin) apply(group []*shipRecords) (uint64, [32]byte, error) {
 	t.mu.Lock()
 	epoch := t.epoch
 	t.mu.Unlock()
-	b := t.deps.DB.NewBatch()
+	// Size the batch for the group up front: every record is stored twice
+	// (WAL record and state value), and growing a batch by doubling cost
+	// a sixth of the twin's CPU in the catch-up profile.
+	size := 0
+	for _, m := range group {
+		size += 2*int(m.RawLen) + 64*int(m.Count)
+	}
+	b := t.deps.DB.NewBatchWithSize(min(size, 64<<20))
 	defer b.Close()
 	keySeen := map[string]bool{}
 	var (
