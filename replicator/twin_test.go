@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 	"github.com/monaco-sovereign/jumeau/keyring"
 	"github.com/monaco-sovereign/jumeau/pki"
 	"github.com/monaco-sovereign/jumeau/transport"
+	"github.com/monaco-sovereign/jumeau/transport/transporttest"
 	"github.com/monaco-sovereign/jumeau/wal"
 )
 
@@ -22,25 +22,19 @@ import (
 // speaks the ship protocol, so tests can send forged, replayed and
 // misaddressed frames.
 type twinRig struct {
-	tb    testing.TB
-	ca    *pki.CA
-	caDir string
-	twin  *Twin
-	db    *pebble.DB
-	w     *wal.Log
-	mu    sync.Mutex
-	addrs map[string]string
+	tb   testing.TB
+	net  *transporttest.Net
+	twin *Twin
+	db   *pebble.DB
+	w    *wal.Log
 	// src is the primary's WAL the rig ships from (a valid chain).
 	src *wal.Log
 }
 
 func newTwinRig(tb testing.TB) *twinRig {
 	tb.Helper()
-	r := &twinRig{tb: tb, caDir: filepath.Join(tb.TempDir(), "ca"), addrs: map[string]string{}}
+	r := &twinRig{tb: tb, net: transporttest.New(tb)}
 	var err error
-	if r.ca, err = pki.InitCA(r.caDir, "twin test CA"); err != nil {
-		tb.Fatal(err)
-	}
 	r.db = openTestDB(tb)
 	if r.w, err = wal.Open(r.db, wal.Options{}); err != nil {
 		tb.Fatal(err)
@@ -78,33 +72,7 @@ func openTestDB(tb testing.TB) *pebble.DB {
 
 func (r *twinRig) endpoint(id pki.Identity) *transport.Endpoint {
 	r.tb.Helper()
-	certFile, keyFile, err := r.ca.IssueFiles(r.tb.TempDir(), id, []string{"127.0.0.1"}, time.Hour)
-	if err != nil {
-		r.tb.Fatal(err)
-	}
-	m, err := pki.LoadTLS(pki.TLSFiles{CA: filepath.Join(r.caDir, pki.CACertFile), Cert: certFile, Key: keyFile})
-	if err != nil {
-		r.tb.Fatal(err)
-	}
-	cfg := transport.DefaultConfig()
-	cfg.Listen, cfg.TLS = "127.0.0.1:0", m
-	cfg.Resolve = func(peer string) (string, error) {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		if a, ok := r.addrs[peer]; ok {
-			return a, nil
-		}
-		return "", fmt.Errorf("no address for %s", peer)
-	}
-	ep, err := transport.Listen(cfg)
-	if err != nil {
-		r.tb.Fatal(err)
-	}
-	r.tb.Cleanup(func() { _ = ep.Close() })
-	r.mu.Lock()
-	r.addrs[id.Name] = ep.Addr().String()
-	r.mu.Unlock()
-	return ep
+	return r.net.Endpoint(id)
 }
 
 // produce appends n valid records to the source WAL and returns them.
