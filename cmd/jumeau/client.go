@@ -47,6 +47,24 @@ type target struct {
 	client *api.Client
 }
 
+// fetchStatuses asks every target for its status document (3 s each),
+// closes its client, hands each answer to add in order, and returns how
+// many failed.
+func fetchStatuses(ctx context.Context, ts []target, add func(name string, st statusDoc, err error)) (failed int) {
+	for _, t := range ts {
+		c, cancel := context.WithTimeout(ctx, 3*time.Second)
+		var st statusDoc
+		err := t.client.Status(c, &st)
+		cancel()
+		t.client.Close()
+		if err != nil {
+			failed++
+		}
+		add(t.name, st, err)
+	}
+	return failed
+}
+
 // targets resolves the flags into API clients: every lab node (or only
 // --node), or every --endpoint.
 func (f *clientFlags) targets(all bool) ([]target, error) {
@@ -366,20 +384,13 @@ func newStatusCmd() *cobra.Command {
 				return err
 			}
 			var rows []nodeStatus
-			failed := 0
-			for _, t := range ts {
-				ctx, cancel := context.WithTimeout(cmd.Context(), 3*time.Second)
-				var st statusDoc
-				err := t.client.Status(ctx, &st)
-				cancel()
-				t.client.Close()
+			failed := fetchStatuses(cmd.Context(), ts, func(name string, st statusDoc, err error) {
 				if err != nil {
-					failed++
-					rows = append(rows, nodeStatus{Name: t.name, Error: err.Error()})
-					continue
+					rows = append(rows, nodeStatus{Name: name, Error: err.Error()})
+					return
 				}
 				rows = append(rows, st.row())
-			}
+			})
 			out := cmd.OutOrStdout()
 			if asJSON {
 				enc := json.NewEncoder(out)

@@ -8,7 +8,6 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -83,20 +82,13 @@ the cell leader measures it, and the twin's promotion state.`,
 				return err
 			}
 			var rows []failoverRow
-			failed := 0
-			for _, t := range ts {
-				ctx, cancel := context.WithTimeout(cmd.Context(), 3*time.Second)
-				var st statusDoc
-				err := t.client.Status(ctx, &st)
-				cancel()
-				t.client.Close()
+			failed := fetchStatuses(cmd.Context(), ts, func(name string, st statusDoc, err error) {
 				if err != nil {
-					failed++
-					rows = append(rows, failoverRow{Name: t.name, Error: err.Error()})
-					continue
+					rows = append(rows, failoverRow{Name: name, Error: err.Error()})
+					return
 				}
 				rows = append(rows, failoverRowOf(st))
-			}
+			})
 			out := cmd.OutOrStdout()
 			if asJSON {
 				enc := json.NewEncoder(out)
