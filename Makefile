@@ -6,6 +6,9 @@ LDFLAGS := -X main.version=$(VERSION)
 BIN := bin/jumeau
 STATICCHECK_VERSION := v0.8.2 # honnef.co/go/tools, staticcheck 2026.1.x line
 FUZZTIME ?= 15s
+# Minimizing a new interesting input defaults to 60 s and is not bounded by
+# -fuzztime: a short run then ends with "context deadline exceeded".
+FUZZMINIMIZE ?= 1s
 BENCHCOUNT ?= 3
 LAB ?= .lab/demo
 TESTFLAGS ?=
@@ -38,7 +41,7 @@ chaos:
 fuzz:
 	@set -e; for pkg in $$($(GO) list ./...); do \
 	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
-	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
+	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) $$pkg; \
 	  done; \
 	done
 
