@@ -102,7 +102,7 @@ func TestLab_FailoverEarthquake(t *testing.T) {
 	// Every durability=twin write acknowledged before the kill, and the
 	// first write the new primary took, are there (linearizable reads: the
 	// promoted twin is a one-site cell).
-	got := linearizableContents(t, twinC, "")
+	got := listContents(t, twinC, "", false)
 	missing := 0
 	for k, w := range twinLd.snapshot() {
 		if got[k] != w.value {
@@ -221,7 +221,7 @@ func TestLab_FailoverWANCut(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer twinC.Close()
-	got := twinContents(t, twinC, ld.prefix)
+	got := listContents(t, twinC, ld.prefix, true)
 	lost := 0
 	for k, w := range ld.snapshot() {
 		if got[k] != w.value {
@@ -325,7 +325,7 @@ func TestLab_SiteLossRTO(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer twinC.Close()
-	got := twinContents(t, twinC, "")
+	got := listContents(t, twinC, "", true)
 	missing := 0
 	for k, w := range ld.snapshot() {
 		if got[k] != w.value {
@@ -670,27 +670,6 @@ func waitTwinWritable(tb testing.TB, c *api.Client, deadline time.Time) (twinWri
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-// linearizableContents lists namespace e2e under prefix on a node with a
-// linearizable read.
-func linearizableContents(tb testing.TB, c *api.Client, prefix string) map[string]string {
-	tb.Helper()
-	const limit = 100000
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	res, err := c.List(ctx, "e2e", prefix, limit, false)
-	if err != nil {
-		tb.Fatalf("linearizable list: %v", err)
-	}
-	if len(res.Items) >= limit {
-		tb.Fatalf("linearizable list: got %d keys, the limit: bound the load below it", len(res.Items))
-	}
-	got := make(map[string]string, len(res.Items))
-	for _, kv := range res.Items {
-		got[kv.Key] = string(kv.Value)
-	}
-	return got
 }
 
 // healWAN gives every site<->twin link back the faults lab up gave it

@@ -113,7 +113,7 @@ func earthquake(t *testing.T, cutWAN bool) {
 	}
 
 	// (b) The durability=cell writes missing on the twin.
-	got := twinContents(t, twinC, "c")
+	got := listContents(t, twinC, "c", true)
 	cellAcked := cellLd.snapshot()
 	missingCell, ackedAfter, missingAcked := 0, 0, 0
 	for k, w := range cellAcked {
@@ -270,7 +270,7 @@ func TestLab_TwinLinkCut(t *testing.T) {
 			t.Errorf("get --stale app/%s on the twin after the heal: got %q (exit %d, %s), want %q", k, so, code, se, want)
 		}
 	}
-	got := twinContents(t, twinC, "k")
+	got := listContents(t, twinC, "k", true)
 	lost := 0
 	for k, w := range ld.snapshot() {
 		if got[k] != w.value {
@@ -414,19 +414,19 @@ func waitTwinQuiet(tb testing.TB, c *api.Client, quiet, timeout time.Duration) r
 	}
 }
 
-// twinContents reads the twin's copy of namespace e2e under prefix (stale
-// read, the only kind the twin serves).
-func twinContents(tb testing.TB, c *api.Client, prefix string) map[string]string {
+// listContents lists namespace e2e under prefix on a node: stale (the
+// only kind of read the twin serves) or linearizable.
+func listContents(tb testing.TB, c *api.Client, prefix string, stale bool) map[string]string {
 	tb.Helper()
 	const limit = 100000
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	res, err := c.List(ctx, "e2e", prefix, limit, true)
+	res, err := c.List(ctx, "e2e", prefix, limit, stale)
 	if err != nil {
-		tb.Fatalf("stale list on the twin: %v", err)
+		tb.Fatalf("list (stale %v): %v", stale, err)
 	}
 	if len(res.Items) >= limit {
-		tb.Fatalf("stale list on the twin: got %d keys, the limit: bound the load below it", len(res.Items))
+		tb.Fatalf("list: got %d keys, the limit: bound the load below it", len(res.Items))
 	}
 	got := make(map[string]string, len(res.Items))
 	for _, kv := range res.Items {
@@ -522,7 +522,7 @@ func TestLab_TwinLeaderSIGKILL(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer twinC.Close()
-	got := twinContents(t, twinC, ld.prefix)
+	got := listContents(t, twinC, ld.prefix, true)
 	missing := 0
 	for k, w := range ld.snapshot() {
 		if got[k] != w.value {
