@@ -422,7 +422,12 @@ func (noData) List(context.Context, string, string, int, replicator.Consistency)
 // primary cell when it is promoted, under a running API server.
 type switchBackend struct{ b atomic.Pointer[api.Backend] }
 
-var _ api.Backend = (*switchBackend)(nil)
+var (
+	_ api.Backend = (*switchBackend)(nil)
+	_ api.Backend = (*replicator.Twin)(nil)
+	_ api.Backend = (*replicator.Cell)(nil)
+	_ api.Backend = noData{}
+)
 
 func (s *switchBackend) set(b api.Backend) { s.b.Store(&b) }
 func (s *switchBackend) get() api.Backend  { return *s.b.Load() }

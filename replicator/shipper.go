@@ -60,7 +60,8 @@ func newShipper(c *Cell, cfg ShipConfig) *shipper {
 	return s
 }
 
-// errDiverged marks a session that ended on divergence (retried slowly).
+// run ships while this site leads the cell, one session at a time,
+// retrying with backoff (slowly after a divergence) until the cell closes.
 func (s *shipper) run() {
 	defer s.c.wg.Done()
 	defer s.m.unregister()

@@ -77,12 +77,6 @@ type twinSession struct {
 	done   chan struct{}
 }
 
-var (
-	_ interface {
-		Get(context.Context, string, string, Consistency) ([]byte, error)
-	} = (*Twin)(nil)
-)
-
 // OpenTwin starts the twin's receiver on the endpoint.
 func OpenTwin(cfg TwinConfig, deps TwinDeps) (*Twin, error) {
 	if err := cfg.Validate(); err != nil {
