@@ -245,20 +245,7 @@ func TestLab_TwinLinkCut(t *testing.T) {
 	}
 
 	// Heal: the WAN links get back the faults lab up gave them.
-	var wan *lab.LinkSpec
-	for i, s := range l.Links.Links {
-		if s.From == lab.TwinName || s.To == lab.TwinName {
-			wan = &l.Links.Links[i]
-			break
-		}
-	}
-	if wan == nil {
-		t.Fatalf("lab.json has no site<->twin link among %d links", len(l.Links.Links))
-	}
-	healed := time.Now()
-	if so, se, code := runCLI(t, "lab", "fault", "--dir", l.Dir, "--wan", "--delay", wan.Params.Delay.String()); code != 0 {
-		t.Fatalf("lab fault --wan --delay %v: exit %d: %s%s", wan.Params.Delay, code, so, se)
-	}
+	healed := healWAN(t, l)
 	rows = waitTwinConverged(t, l, 60*time.Second)
 	t.Logf("twin converged %v after the heal", time.Since(healed).Round(time.Millisecond))
 	if tw := rowOf(rows, func(r statusRow) bool { return r.Name == lab.TwinName }); tw.Twin == nil || tw.Twin.Alarm != "" || tw.Twin.Refused != 0 {

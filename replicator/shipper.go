@@ -175,7 +175,7 @@ func (s *shipper) session(parent context.Context) error {
 	}
 	_ = st.SetReadDeadline(time.Now().Add(10 * time.Second))
 	var res shipResume
-	if err := s.expect(dec, frameShipResume, &res); err != nil {
+	if err := expectFrame(dec, frameShipResume, &res); err != nil {
 		return s.cause(ctx, fmt.Errorf("resume handshake: %w", err))
 	}
 	_ = st.SetReadDeadline(time.Time{})
@@ -267,7 +267,9 @@ func (s *shipper) cause(ctx context.Context, err error) error {
 	return err
 }
 
-func (s *shipper) expect(dec *transport.Decoder, typ uint8, v any) error {
+// expectFrame decodes the next ship frame into v if it has type typ; an
+// error frame from the peer becomes its error.
+func expectFrame(dec *transport.Decoder, typ uint8, v any) error {
 	fr, err := dec.Decode()
 	if err != nil {
 		return err
@@ -366,7 +368,7 @@ func (s *shipper) sendSnapshot(ctx context.Context, st *transport.Stream, enc *t
 	}
 	_ = st.SetReadDeadline(time.Now().Add(5 * time.Minute))
 	var ack shipAck
-	if err := s.expect(dec, frameShipAck, &ack); err != nil {
+	if err := expectFrame(dec, frameShipAck, &ack); err != nil {
 		return 0, fmt.Errorf("snapshot ack: %w", err)
 	}
 	_ = st.SetReadDeadline(time.Time{})
@@ -475,7 +477,7 @@ func (s *shipper) sendBatch(enc *transport.Encoder, next uint64, buf []byte) (in
 func (s *shipper) readAcks(dec *transport.Decoder) error {
 	for {
 		var ack shipAck
-		if err := s.expect(dec, frameShipAck, &ack); err != nil {
+		if err := expectFrame(dec, frameShipAck, &ack); err != nil {
 			return fmt.Errorf("read ack: %w", err)
 		}
 		h, err := hash32(ack.Hash)

@@ -123,21 +123,7 @@ func (r *twinRig) connect(id pki.Identity, term uint64) (*shipConn, shipResume, 
 
 func (c *shipConn) read(typ uint8, v any) error {
 	_ = c.st.SetReadDeadline(time.Now().Add(10 * time.Second))
-	fr, err := c.dec.Decode()
-	if err != nil {
-		return err
-	}
-	if fr.Type == frameShipError {
-		var e shipError
-		if err := fr.Unmarshal(&e); err != nil {
-			return err
-		}
-		return twinError(&e)
-	}
-	if fr.Type != typ {
-		return fmt.Errorf("frame type %d, want %d", fr.Type, typ)
-	}
-	return fr.Unmarshal(v)
+	return expectFrame(c.dec, typ, v)
 }
 
 func (c *shipConn) send(recs []wal.Record) (shipAck, error) {
