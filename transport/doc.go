@@ -62,8 +62,11 @@
 // The limit is the decoder's maxLen (DefaultMaxFrame, 16 MiB, by default).
 // Another version byte is ErrFrameVersion, a longer body ErrFrameTooLarge,
 // an empty body ErrFrameCorrupt; these leave the stream out of sync and it
-// must be closed. Frame.Unmarshal refuses a body that is not one complete
-// msgpack value (including trailing bytes) with ErrFrameCorrupt.
+// must be closed. Frame.Unmarshal refuses with ErrFrameCorrupt, before
+// decoding, a body that is not exactly one complete msgpack value (trailing
+// bytes included) or that holds an extension type other than the timestamp
+// (-1): frames carry no other extension, and go-msgpack decodes an empty
+// one into an interface by swallowing the value after it.
 //
 // Bodies use hashicorp/go-msgpack/v2's MsgpackHandle with WriteExt (str and
 // bin are distinct: the msgpack spec since 2013), RawToString, MapType

@@ -53,8 +53,9 @@ type Frame struct {
 }
 
 // Unmarshal decodes the body into v, which must be a non-nil pointer
-// (preferably to a struct). The body must hold exactly one msgpack value:
-// bytes after it are refused with ErrFrameCorrupt. Byte slices in v never
+// (preferably to a struct). The body must hold exactly one msgpack value
+// with no extension type but timestamps; anything else, including bytes
+// after the value, is refused with ErrFrameCorrupt before decoding. Byte slices in v never
 // alias Body.
 func (f Frame) Unmarshal(v any) error {
 	if rv := reflect.ValueOf(v); rv.Kind() != reflect.Pointer || rv.IsNil() {
@@ -62,6 +63,9 @@ func (f Frame) Unmarshal(v any) error {
 	}
 	if len(f.Body) == 0 {
 		return fmt.Errorf("unmarshal frame type %d: %w: empty body", f.Type, ErrFrameCorrupt)
+	}
+	if problem := scanValue(f.Body); problem != "" {
+		return fmt.Errorf("unmarshal frame type %d into %T: %w: %s", f.Type, v, ErrFrameCorrupt, problem)
 	}
 	d := decoderPool.Get().(*codec.Decoder)
 	d.ResetBytes(f.Body)

@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 // testMsg is a typical frame body.
@@ -204,11 +205,16 @@ func TestFrame_Unmarshal(t *testing.T) {
 		want error
 	}{
 		{"empty", nil, ErrFrameCorrupt},
-		{"trailing", []byte{0x01, 0x02}, ErrFrameCorrupt},                     // two fixints
-		{"truncated-str", []byte{0xa5, 'a'}, ErrFrameCorrupt},                 // fixstr of 5, 1 byte
-		{"wrong-shape", []byte{0xa1, 'x'}, ErrFrameCorrupt},                   // a string into a struct
-		{"reserved-byte", []byte{0xc1}, ErrFrameCorrupt},                      // never used
-		{"huge-array", []byte{0xdd, 0xff, 0xff, 0xff, 0xff}, ErrFrameCorrupt}, // 4G elements, no data
+		{"trailing", []byte{0x01, 0x02}, ErrFrameCorrupt},                      // two fixints
+		{"truncated-str", []byte{0xa5, 'a'}, ErrFrameCorrupt},                  // fixstr of 5, 1 byte
+		{"wrong-shape", []byte{0xa1, 'x'}, ErrFrameCorrupt},                    // a string into a struct
+		{"reserved-byte", []byte{0xc1}, ErrFrameCorrupt},                       // never used
+		{"huge-array", []byte{0xdd, 0xff, 0xff, 0xff, 0xff}, ErrFrameCorrupt},  // 4G elements, no data
+		{"empty-ext16", []byte{0xc8, 0x00, 0x00, 0x30, 0x30}, ErrFrameCorrupt}, // swallowed the next value
+		{"fixext1", []byte{0xd4, 0x05, 0x00}, ErrFrameCorrupt},
+		{"ext8-not-timestamp", []byte{0xc7, 0x01, 0x05, 0x00}, ErrFrameCorrupt},
+		{"truncated-map16", []byte{0xde, 0x00}, ErrFrameCorrupt},
+		{"truncated-bin8", []byte{0xc4}, ErrFrameCorrupt},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -229,6 +235,24 @@ func TestFrame_Unmarshal(t *testing.T) {
 		err := Frame{Type: 1, Body: []byte{0x01}}.Unmarshal((*testMsg)(nil))
 		if got, want := err, ErrUnmarshalTarget; !errors.Is(got, want) {
 			t.Fatalf("got %v, want %v", got, want)
+		}
+	})
+	t.Run("timestamp", func(t *testing.T) {
+		want := time.Date(2026, 11, 24, 15, 0, 0, 123, time.UTC)
+		var buf bytes.Buffer
+		if err := NewEncoder(&buf).Encode(1, struct{ At time.Time }{want}); err != nil {
+			t.Fatal(err)
+		}
+		fr, err := NewDecoder(&buf, 0).Decode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got struct{ At time.Time }
+		if err := fr.Unmarshal(&got); err != nil {
+			t.Fatalf("unmarshal timestamp: %v", err)
+		}
+		if !got.At.Equal(want) {
+			t.Fatalf("got %v, want %v", got.At, want)
 		}
 	})
 	t.Run("huge-array-into-slice", func(t *testing.T) {
