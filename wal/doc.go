@@ -83,4 +83,19 @@
 // always exactly anchor.index+1 ... last, which Open checks (first record
 // and its link to the anchor, last record's hash). Verify and Iter check
 // everything in between. No reader ever looks below the anchor.
+//
+// # Forked-tail file
+//
+// A former primary that learns a newer epoch exports the records it holds
+// beyond the new epoch's start (its forked tail: writes the new primary
+// never received) to a file for reconciliation (WriteTail, ReadTail):
+//
+//	"JMTAIL01"                        8-byte magic
+//	[len u32 BE][header JSON]         TailHeader, at most 64 KiB
+//	repeated: [len u32 BE][record]    record encoding above, in index order
+//	[0xFFFFFFFF][count u64 BE][SHA-256 of every byte before the hash]
+//
+// The first record's PrevHash is the header's ForkHash when ForkMatch is
+// set (the node's chain reached the new primary's start position), and
+// every later record links to the one before it.
 package wal

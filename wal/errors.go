@@ -30,6 +30,10 @@ var (
 	// cannot be encoded: unknown op or a field over its bound
 	// (MaxNameLen, MaxPayloadLen). It is a caller bug, not corruption.
 	ErrInvalidRecord = errors.New("wal: invalid record")
+	// ErrBadTail means a forked-tail file does not decode: wrong magic,
+	// truncated, a record out of sequence or off the chain, or its
+	// checksum does not match. Do not reconcile from it.
+	ErrBadTail = errors.New("wal: malformed forked-tail file")
 )
 
 // IndexError reports a failure concerning one WAL index. It wraps one of
