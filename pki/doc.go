@@ -44,6 +44,19 @@
 // bundle, for CA rotation), a certificate file may hold the leaf followed by
 // intermediates.
 //
+// # Revocation
+//
+// CA.Revoke writes ca.crl (0644) next to ca.crt: one "X509 CRL" block, a
+// DER RFC 5280 v2 CRL signed by the CA (ECDSA-SHA256), CRL number
+// incremented on each change, NextUpdate = the CA's NotAfter (nodes do not
+// check it), every revoked serial with its revocation time. LoadTLS
+// watches the ca.crl next to the CA file it loads: VerifyCert (hence
+// VerifyPeer, QUIC handshakes) and the API's client check (CheckRevoked)
+// re-read it when its size or modification time changes and refuse the
+// serials it lists (ErrRevoked). A ca.crl that does not parse or that the
+// CA did not sign refuses every certificate until it is fixed (ErrBadCRL:
+// fail closed); no ca.crl means nothing is revoked.
+//
 // # TLS
 //
 // ServerConfig and ClientConfig are TLS 1.3 only, with the key exchange

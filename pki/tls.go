@@ -63,6 +63,9 @@ func LoadTLS(files TLSFiles) (*Material, error) {
 	for _, c := range cas {
 		pool.AddCert(c)
 	}
+	// Certificates verified against this pool are also checked against
+	// the CA's revocation list next to the CA file (revoke.go).
+	watchCRL(pool, files.CA, cas)
 	certPEM, err := os.ReadFile(files.Cert)
 	if err != nil {
 		return nil, fmt.Errorf("load TLS: %w", err)
@@ -170,8 +173,9 @@ func VerifyPeer(state tls.ConnectionState, pool *x509.CertPool) (Identity, error
 
 // VerifyCert verifies cert at time now: it must chain to roots (through
 // intermediates, which may be nil), carry both the ServerAuth and ClientAuth
-// extended key usages, and hold an Identity. Failures of the chain wrap
-// ErrUntrusted (and the x509 error).
+// extended key usages, not be revoked (CheckRevoked, for pools made by
+// LoadTLS), and hold an Identity. Failures of the chain and revocations
+// wrap ErrUntrusted (and the x509 error, ErrRevoked or ErrBadCRL).
 func VerifyCert(cert *x509.Certificate, intermediates, roots *x509.CertPool, now time.Time) (Identity, error) {
 	if cert == nil {
 		return Identity{}, ErrNoPeerCert
@@ -188,6 +192,9 @@ func VerifyCert(cert *x509.Certificate, intermediates, roots *x509.CertPool, now
 		}); err != nil {
 			return Identity{}, fmt.Errorf("verify %q serial %x: %w: %w", cert.Subject.CommonName, cert.SerialNumber, ErrUntrusted, err)
 		}
+	}
+	if err := CheckRevoked(roots, cert); err != nil {
+		return Identity{}, fmt.Errorf("verify %q serial %x: %w: %w", cert.Subject.CommonName, cert.SerialNumber, ErrUntrusted, err)
 	}
 	return IdentityFromCert(cert)
 }
