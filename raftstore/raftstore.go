@@ -103,6 +103,18 @@ func New(db *pebble.DB, opts Options) (*Store, error) {
 	return s, nil
 }
 
+// Wipe deletes every key this package owns in db (the Raft log and the
+// stable store), synced. A node that leaves a cell for good (a promoted
+// twin handing the primary role back, a site turned into a replica) wipes
+// its Raft state so that a later cell starts from a clean bootstrap. No
+// Store may be open on db.
+func Wipe(db *pebble.DB) error {
+	if err := db.DeleteRange([]byte{prefixLog}, []byte{prefixStable + 1}, pebble.Sync); err != nil {
+		return fmt.Errorf("raftstore: wipe: %w", err)
+	}
+	return nil
+}
+
 func logKey(index uint64) []byte {
 	k := make([]byte, logKeyLen)
 	k[0] = prefixLog
