@@ -26,6 +26,15 @@
 // answered "stale" with the new state: the old primary learns it is
 // fenced.
 //
+// # Switchover
+//
+// A planned switchover (failback) is asked by the primary itself: it
+// stops taking writes, waits until its replicas hold its whole WAL, and
+// asks the witness (Grantor.Switch), which writes epoch+1 with the target
+// region as primary, starting at the drained tip. The new primary waits
+// LeaseDuration + ClockSkewMargin after it learns the epoch before taking
+// writes, so no lease of the old epoch can still run.
+//
 // # Wire format (QUIC streams of kind Lease, transport frames)
 //
 // One request frame and one reply frame per stream; bodies are msgpack
@@ -33,10 +42,14 @@
 //
 //	1 lease request   {e: epoch, d: lease duration ns}
 //	2 lease reply     {c: code, r: reason, s: state}
-//	3 promote request {e: epoch the requester knows, f: force}
+//	3 promote request {e: epoch the requester knows, f: force, i: tip index, t: tip hash}
 //	4 promote reply   {c: code, r: reason, s: state after the request}
 //	5 status request  {}
-//	6 status reply    {s: state, h: ns since the primary was heard (lease requests and shipping), l: ns of granted lease left}
+//	6 status reply    {s: state, h: ns since the primary was heard (lease requests and shipping), l: ns of granted lease left, n: node, g: region}
+//	7 switch request  {e: epoch, r: target region, n: target node ("" = a cell), i: tip index, t: tip hash}
+//	8 switch reply    {c: code, r: reason, s: state after the request}
+//
+// state: {Epoch, PrimaryRegion, PrimaryNode, Changed, start_index, start_hash}.
 //
 // codes: 0 granted, 1 stale epoch (the requester is fenced), 2 epoch
 // unknown to this node, 3 not the primary region, 4 too early (the primary
@@ -44,6 +57,12 @@
 //
 // # Epoch file (on disk, replaced atomically with fsync)
 //
-//	[version u8 = 1][epoch u64 BE][len u8][primary region][len u8][primary node]
-//	[changed i64 BE, unix ns; 0 = unknown][CRC-32C u32 BE of every byte before it]
+//	[version u8 = 2][epoch u64 BE][len u8][primary region][len u8][primary node]
+//	[changed i64 BE, unix ns; 0 = unknown]
+//	[start index u64 BE][start hash 32 bytes]
+//	[CRC-32C u32 BE of every byte before it]
+//
+// Version 1 files (written before the start position was kept) have no
+// start index and hash; they are read as start 0 and rewritten as
+// version 2 at the next change.
 package failover

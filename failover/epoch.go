@@ -19,11 +19,18 @@ type State struct {
 	PrimaryRegion string    `json:"primary_region"`
 	PrimaryNode   string    `json:"primary_node,omitempty"`
 	Changed       time.Time `json:"changed,omitzero"`
+	// StartIndex and StartHash are the WAL position the epoch's primary
+	// starts from: the twin's tip when it was promoted, the drained tip of
+	// a switchover. Records a former primary holds beyond StartIndex are
+	// its forked tail. Zero in epochs that began before this was kept.
+	StartIndex uint64   `json:"start_index,omitempty" codec:"start_index"`
+	StartHash  [32]byte `json:"-" codec:"start_hash"` // (status shows it in hex)
 }
 
 const (
-	stateVersion = 1
-	maxNameLen   = 255
+	stateVersion   = 2
+	stateVersionV1 = 1 // no start position
+	maxNameLen     = 255
 )
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
@@ -44,6 +51,8 @@ func (s State) MarshalBinary() ([]byte, error) {
 		changed = s.Changed.UnixNano()
 	}
 	b = binary.BigEndian.AppendUint64(b, uint64(changed))
+	b = binary.BigEndian.AppendUint64(b, s.StartIndex)
+	b = append(b, s.StartHash[:]...)
 	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b, crcTable)), nil
 }
 
@@ -53,7 +62,7 @@ func (s *State) UnmarshalBinary(b []byte) error {
 	if len(b) < 1+8+1+1+8+4 {
 		return bad("too short")
 	}
-	if b[0] != stateVersion {
+	if b[0] != stateVersion && b[0] != stateVersionV1 {
 		return bad(fmt.Sprintf("version %d", b[0]))
 	}
 	body, sum := b[:len(b)-4], binary.BigEndian.Uint32(b[len(b)-4:])
@@ -79,11 +88,19 @@ func (s *State) UnmarshalBinary(b []byte) error {
 	if out.PrimaryNode, ok = name(); !ok {
 		return bad("primary node")
 	}
-	if len(rest) != 8 {
-		return bad("trailing bytes")
+	want := 8
+	if b[0] == stateVersion {
+		want += 8 + 32
+	}
+	if len(rest) != want {
+		return bad("length")
 	}
 	if ns := int64(binary.BigEndian.Uint64(rest)); ns != 0 {
 		out.Changed = time.Unix(0, ns)
+	}
+	if b[0] == stateVersion {
+		out.StartIndex = binary.BigEndian.Uint64(rest[8:])
+		copy(out.StartHash[:], rest[16:])
 	}
 	if out.Epoch == 0 || out.PrimaryRegion == "" {
 		return bad("epoch 0 or no primary region")

@@ -1,7 +1,9 @@
 package failover
 
 import (
+	"encoding/binary"
 	"errors"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"testing"
@@ -9,7 +11,7 @@ import (
 )
 
 func TestState_MarshalBinary(t *testing.T) {
-	want := State{Epoch: 7, PrimaryRegion: "luxembourg", PrimaryNode: "lux-1", Changed: time.Unix(0, 1234567)}
+	want := State{Epoch: 7, PrimaryRegion: "luxembourg", PrimaryNode: "lux-1", Changed: time.Unix(0, 1234567), StartIndex: 99, StartHash: [32]byte{1, 2, 3}}
 	b, err := want.MarshalBinary()
 	if err != nil {
 		t.Fatal(err)
@@ -18,7 +20,8 @@ func TestState_MarshalBinary(t *testing.T) {
 	if err := got.UnmarshalBinary(b); err != nil {
 		t.Fatal(err)
 	}
-	if !got.Changed.Equal(want.Changed) || got.Epoch != want.Epoch || got.PrimaryRegion != want.PrimaryRegion || got.PrimaryNode != want.PrimaryNode {
+	if !got.Changed.Equal(want.Changed) || got.Epoch != want.Epoch || got.PrimaryRegion != want.PrimaryRegion || got.PrimaryNode != want.PrimaryNode ||
+		got.StartIndex != want.StartIndex || got.StartHash != want.StartHash {
 		t.Fatalf("got %+v, want %+v", got, want)
 	}
 	for i := range b {
@@ -27,6 +30,23 @@ func TestState_MarshalBinary(t *testing.T) {
 		if err := new(State).UnmarshalBinary(bad); !errors.Is(err, ErrCorruptState) {
 			t.Fatalf("byte %d flipped: got %v, want ErrCorruptState", i, err)
 		}
+	}
+}
+
+// A version 1 file (before the start position was kept) still reads.
+func TestState_UnmarshalBinary_v1(t *testing.T) {
+	v1 := []byte{1, 0, 0, 0, 0, 0, 0, 0, 2, 10}
+	v1 = append(v1, "luxembourg"...)
+	v1 = append(v1, 5)
+	v1 = append(v1, "lux-1"...)
+	v1 = append(v1, 0, 0, 0, 0, 0, 0, 0, 0)
+	v1 = binary.BigEndian.AppendUint32(v1, crc32.Checksum(v1, crcTable))
+	var got State
+	if err := got.UnmarshalBinary(v1); err != nil {
+		t.Fatal(err)
+	}
+	if want := (State{Epoch: 2, PrimaryRegion: "luxembourg", PrimaryNode: "lux-1"}); got != want {
+		t.Fatalf("got %+v, want %+v", got, want)
 	}
 }
 

@@ -26,6 +26,8 @@ const (
 	framePromoteReply uint8 = 4
 	frameStatusReq    uint8 = 5
 	frameStatusReply  uint8 = 6
+	frameSwitchReq    uint8 = 7
+	frameSwitchReply  uint8 = 8
 
 	maxLeaseFrame = 64 << 10
 )
@@ -51,6 +53,23 @@ type PromoteRequest struct {
 	// Force skips the requester's own loss check; it never skips the
 	// lease and detection checks (those are what rule out split brain).
 	Force bool `codec:"f"`
+	// TipIndex and TipHash are the requester's WAL tip: the new epoch
+	// starts there (State.StartIndex), and a returning former primary
+	// exports what it holds beyond it.
+	TipIndex uint64   `codec:"i"`
+	TipHash  [32]byte `codec:"t"`
+}
+
+// SwitchRequest asks the witness for a planned switchover: the current
+// primary, drained (it takes no more writes and its replicas hold its
+// whole WAL), hands the primary role to region To (node ToNode when that
+// region's primary is one node, the twin; "" for a cell).
+type SwitchRequest struct {
+	Epoch    uint64   `codec:"e"`
+	To       string   `codec:"r"`
+	ToNode   string   `codec:"n"`
+	TipIndex uint64   `codec:"i"`
+	TipHash  [32]byte `codec:"t"`
 }
 
 // StatusReply is a grantor's view (for promotion decisions and `failover
@@ -63,6 +82,9 @@ type StatusReply struct {
 	// LeaseLeft is how long the lease this node granted still runs (ns;
 	// 0 when expired).
 	LeaseLeft int64 `codec:"l"`
+	// Node and Region name the answering node (from its certificate).
+	Node   string `codec:"n"`
+	Region string `codec:"g"`
 }
 
 // Grantor is the lease-granting side of a non-primary region (the twin,
@@ -215,13 +237,49 @@ func (g *Grantor) Promote(peer pki.Identity, req PromoteRequest) Reply {
 	if gone, why := g.primaryGone(); !gone {
 		return Reply{Code: codeTooEarly, State: st, Reason: "the witness still sees the primary: " + why}
 	}
-	next := State{Epoch: st.Epoch + 1, PrimaryRegion: peer.Region, PrimaryNode: peer.Name, Changed: g.clock.Now()}
+	next := State{Epoch: st.Epoch + 1, PrimaryRegion: peer.Region, PrimaryNode: peer.Name, Changed: g.clock.Now(),
+		StartIndex: req.TipIndex, StartHash: req.TipHash}
 	if err := g.store.Save(next); err != nil {
 		return Reply{Code: codeNoVote, State: st, Reason: fmt.Sprintf("the witness could not store epoch %d: %v", next.Epoch, err)}
 	}
 	g.lastHeard = g.clock.Now()
 	g.grantedUntil = time.Time{}
 	g.logger.Warn("promotion: epoch bumped", "epoch", next.Epoch, "primary_region", next.PrimaryRegion, "primary_node", next.PrimaryNode, "force", req.Force)
+	return Reply{Code: codeGranted, State: next}
+}
+
+// Switch handles a planned switchover (witness only): the requester must
+// be the current primary (its region, and its node when the epoch names
+// one); it has stopped taking writes and its replicas hold its tip. The
+// witness writes epoch+1 with region To as primary, starting at the tip.
+// Leases granted in the old epoch may still run: the new primary waits
+// LeaseDuration + ClockSkewMargin after it learns the epoch before it
+// takes writes.
+func (g *Grantor) Switch(peer pki.Identity, req SwitchRequest) Reply {
+	st := g.store.State()
+	switch {
+	case !g.witness:
+		return Reply{Code: codeNoVote, State: st, Reason: "only the witness votes on switchovers"}
+	case req.Epoch < st.Epoch:
+		return Reply{Code: codeStale, State: st, Reason: fmt.Sprintf("epoch %d is over: %s/%s is primary in epoch %d", req.Epoch, st.PrimaryRegion, st.PrimaryNode, st.Epoch)}
+	case req.Epoch > st.Epoch:
+		return Reply{Code: codeAhead, State: st, Reason: fmt.Sprintf("the witness knows epoch %d, not %d", st.Epoch, req.Epoch)}
+	case peer.Region != st.PrimaryRegion || (st.PrimaryNode != "" && peer.Name != st.PrimaryNode):
+		return Reply{Code: codeNotPrime, State: st, Reason: fmt.Sprintf("%s is not the primary of epoch %d (%s/%s): only the primary hands over", peer, st.Epoch, st.PrimaryRegion, st.PrimaryNode)}
+	case req.To == "" || req.To == st.PrimaryRegion:
+		return Reply{Code: codeNoVote, State: st, Reason: fmt.Sprintf("switchover target region %q: name another region than the primary %s", req.To, st.PrimaryRegion)}
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	next := State{Epoch: st.Epoch + 1, PrimaryRegion: req.To, PrimaryNode: req.ToNode, Changed: g.clock.Now(),
+		StartIndex: req.TipIndex, StartHash: req.TipHash}
+	if err := g.store.Save(next); err != nil {
+		return Reply{Code: codeNoVote, State: st, Reason: fmt.Sprintf("the witness could not store epoch %d: %v", next.Epoch, err)}
+	}
+	g.lastHeard = g.clock.Now()
+	g.grantedUntil = time.Time{}
+	g.logger.Warn("switchover: epoch bumped", "epoch", next.Epoch, "primary_region", next.PrimaryRegion, "primary_node", next.PrimaryNode,
+		"from", peer.String(), "start_index", next.StartIndex)
 	return Reply{Code: codeGranted, State: next}
 }
 
@@ -350,13 +408,23 @@ func (h *Holder) Renew(ctx context.Context) error {
 	return nil
 }
 
-// Run renews every RenewEvery until ctx ends.
+// Run renews every RenewEvery until ctx ends. It logs every change of
+// the lease (held, lost: writes refused) once.
 func (h *Holder) Run(ctx context.Context) {
 	t := time.NewTicker(h.cfg.RenewEvery)
 	defer t.Stop()
+	held := false
 	for {
 		if err := h.Renew(ctx); err != nil && ctx.Err() == nil {
 			h.logger.Debug("lease renewal failed", "err", err)
+		}
+		switch err := h.Check(); {
+		case err == nil && !held:
+			held = true
+			h.logger.Info("primary lease held: this region takes writes", "epoch", h.epoch())
+		case err != nil && held && ctx.Err() == nil:
+			held = false
+			h.logger.Warn("primary lease lost: writes refused until a grantor backs it again (self-fencing)", "epoch", h.epoch(), "err", err)
 		}
 		select {
 		case <-ctx.Done():

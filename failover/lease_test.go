@@ -151,13 +151,14 @@ func TestGrantor_Promote(t *testing.T) {
 		{cfg.DetectAfter, codeGranted}, // silent for detect_after, lease + margin long gone
 	} {
 		sim.advance(step.advance)
-		r := witness.Promote(lux, PromoteRequest{Epoch: 1})
+		r := witness.Promote(lux, PromoteRequest{Epoch: 1, TipIndex: 41, TipHash: [32]byte{7}})
 		if r.Code != step.want {
 			t.Fatalf("after %s: got code %d (%s), want %d", step.advance, r.Code, r.Reason, step.want)
 		}
 	}
-	if got := store.State(); got.Epoch != 2 || got.PrimaryRegion != "luxembourg" || got.PrimaryNode != "lux-1" {
-		t.Fatalf("epoch state: got %+v", got)
+	if got := store.State(); got.Epoch != 2 || got.PrimaryRegion != "luxembourg" || got.PrimaryNode != "lux-1" ||
+		got.StartIndex != 41 || got.StartHash != ([32]byte{7}) {
+		t.Fatalf("epoch state: got %+v, want epoch 2 primary luxembourg/lux-1 starting at the twin's tip 41", got)
 	}
 	// Durable: a reopened store holds epoch 2.
 	re, err := OpenStore(store.path, initial)
@@ -236,5 +237,50 @@ func TestLease_NoOverlapUnderClockSkew(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestGrantor_Switch(t *testing.T) {
+	sim := &simTime{}
+	clk := &fakeClock{base: sim, rate: 1}
+	cfg := testCfg()
+	store := newStore(t)
+	witness := NewGrantor(store, cfg, clk, true, nil)
+	twin := NewGrantor(newStore(t), cfg, clk, false, nil)
+	siteB := pki.Identity{Role: pki.RoleSite, Region: "monaco", Name: "site-b"}
+	tip := [32]byte{9}
+	for _, tc := range []struct {
+		name string
+		g    *Grantor
+		peer pki.Identity
+		req  SwitchRequest
+		want uint8
+	}{
+		{"not the witness", twin, monaco, SwitchRequest{Epoch: 1, To: "luxembourg", ToNode: "lux-1"}, codeNoVote},
+		{"not the primary", witness, lux, SwitchRequest{Epoch: 1, To: "luxembourg", ToNode: "lux-1"}, codeNotPrime},
+		{"stale epoch", witness, monaco, SwitchRequest{Epoch: 0, To: "luxembourg"}, codeStale},
+		{"unknown epoch", witness, monaco, SwitchRequest{Epoch: 5, To: "luxembourg"}, codeAhead},
+		{"to itself", witness, monaco, SwitchRequest{Epoch: 1, To: "monaco"}, codeNoVote},
+		{"no target", witness, monaco, SwitchRequest{Epoch: 1}, codeNoVote},
+		{"granted", witness, monaco, SwitchRequest{Epoch: 1, To: "luxembourg", ToNode: "lux-1", TipIndex: 12, TipHash: tip}, codeGranted},
+		{"replayed", witness, monaco, SwitchRequest{Epoch: 1, To: "luxembourg", ToNode: "lux-1"}, codeStale},
+		// Epoch 2 names lux-1: a site of Monaco cannot hand it back.
+		{"back, not the primary", witness, siteB, SwitchRequest{Epoch: 2, To: "monaco"}, codeNotPrime},
+		{"back", witness, lux, SwitchRequest{Epoch: 2, To: "monaco", TipIndex: 20}, codeGranted},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := tc.g.Switch(tc.peer, tc.req)
+			if got, want := r.Code, tc.want; got != want {
+				t.Fatalf("got code %d (%s), want %d", got, r.Reason, want)
+			}
+		})
+	}
+	got := store.State()
+	if got.Epoch != 3 || got.PrimaryRegion != "monaco" || got.PrimaryNode != "" || got.StartIndex != 20 {
+		t.Fatalf("after switching over and back: got %+v, want epoch 3, primary monaco (the cell), start 20", got)
+	}
+	// The epoch-2 primary is fenced: its lease renewal is stale.
+	if r := witness.Lease(lux, LeaseRequest{Epoch: 2, Duration: int64(cfg.LeaseDuration)}); r.Code != codeStale {
+		t.Fatalf("renewal in the switched-away epoch: got %+v, want stale", r)
 	}
 }

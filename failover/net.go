@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/monaco-sovereign/jumeau/pki"
 	"github.com/monaco-sovereign/jumeau/transport"
 )
 
@@ -57,6 +58,13 @@ func (n Net) AskPromote(ctx context.Context, peer string, req PromoteRequest) (R
 	return r, err
 }
 
+// AskSwitch asks the witness for a planned switchover.
+func (n Net) AskSwitch(ctx context.Context, peer string, req SwitchRequest) (Reply, error) {
+	var r Reply
+	err := n.ask(ctx, peer, frameSwitchReq, &req, frameSwitchReply, &r)
+	return r, err
+}
+
 // AskStatus asks peer for its lease view.
 func (n Net) AskStatus(ctx context.Context, peer string) (StatusReply, error) {
 	var r StatusReply
@@ -83,11 +91,11 @@ func Serve(ctx context.Context, ep *transport.Endpoint, g *Grantor, logger *slog
 			}
 			continue
 		}
-		go serveOne(st, g, logger)
+		go serveOne(st, ep.Identity(), g, logger)
 	}
 }
 
-func serveOne(st *transport.Stream, g *Grantor, logger *slog.Logger) {
+func serveOne(st *transport.Stream, self pki.Identity, g *Grantor, logger *slog.Logger) {
 	defer st.Close()
 	_ = st.SetDeadline(time.Now().Add(5 * time.Second))
 	fr, err := transport.NewDecoder(st, maxLeaseFrame).Decode()
@@ -112,8 +120,17 @@ func serveOne(st *transport.Stream, g *Grantor, logger *slog.Logger) {
 			return
 		}
 		_ = enc.Encode(framePromoteReply, g.Promote(peer, req))
+	case frameSwitchReq:
+		var req SwitchRequest
+		if err := fr.Unmarshal(&req); err != nil {
+			logger.Warn("bad switchover request", "peer", peer.String(), "err", err)
+			return
+		}
+		_ = enc.Encode(frameSwitchReply, g.Switch(peer, req))
 	case frameStatusReq:
-		_ = enc.Encode(frameStatusReply, g.Status())
+		rep := g.Status()
+		rep.Node, rep.Region = self.Name, self.Region
+		_ = enc.Encode(frameStatusReply, rep)
 	default:
 		logger.Warn("unexpected lease frame", "peer", peer.String(), "type", fr.Type)
 	}
