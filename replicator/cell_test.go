@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/raft"
+
 	"github.com/monaco-sovereign/jumeau/cluster"
 	"github.com/monaco-sovereign/jumeau/node"
 	"github.com/monaco-sovereign/jumeau/replicator"
@@ -274,4 +276,22 @@ func TestCell_Reads(t *testing.T) {
 			t.Fatalf("got WAL hashes %v, want equal", hashes)
 		}
 	})
+}
+
+// TestCell_NoPipelinedReplication guards the transport setting that keeps
+// hashicorp/raft's pipelined replication off: with it on, a follower's
+// rejection could leave the leader's sender blocked on a pipeline whose
+// decoder had exited, so that follower got no more entries and
+// raft.Shutdown never returned (TestChaos seed 104 hung on it).
+func TestCell_NoPipelinedReplication(t *testing.T) {
+	c := cluster.New(t, cluster.Options{})
+	leader := c.WaitLeader("")
+	other := follower(c, leader)
+	p, err := replicator.CellTransport(c.Node(leader).Cell()).AppendEntriesPipeline(raft.ServerID(other), raft.ServerAddress(other))
+	if p != nil {
+		_ = p.Close()
+	}
+	if got, want := err, raft.ErrPipelineReplicationNotSupported; !errors.Is(got, want) {
+		t.Errorf("AppendEntriesPipeline to %s: got %v, want %v", other, got, want)
+	}
 }

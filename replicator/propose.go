@@ -106,7 +106,9 @@ func (p *proposer) run() {
 // complete waits for one entry's commit and answers its writers.
 func (p *proposer) complete(f raft.ApplyFuture, batch []*proposal) {
 	defer func() { <-p.slots }()
-	err := f.Error()
+	// The writers stop waiting when the cell closes (propose); so does
+	// this, since raft may never answer a queued entry after Shutdown.
+	err := p.c.waitFuture(context.Background(), f)
 	var r ApplyResult
 	if err == nil {
 		var ok bool

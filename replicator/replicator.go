@@ -235,7 +235,18 @@ func Open(cfg Config, deps Deps) (*Cell, error) {
 		Stream:  deps.Endpoint.StreamLayer(transport.KindRaft),
 		MaxPool: 4,
 		Timeout: 5 * time.Second,
-		Logger:  hl.Named("transport"),
+		// No pipelined replication: in hashicorp/raft v1.8.0, when a
+		// follower answers a pipelined AppendEntries with a newer term or
+		// a failure, the pipeline's decoder exits while the sender can
+		// still block handing it the next request, and nothing closes the
+		// pipeline: the leader never again replicates to that follower
+		// (its heartbeats go on, so no election heals it) and
+		// raft.Shutdown waits forever. TestChaos hit this (a Close stuck
+		// for minutes); see also hashicorp/raft#612. Synchronous
+		// AppendEntries carry the transport's deadlines, and the
+		// proposer already batches writes into one entry per round trip.
+		MaxRPCsInFlight: 1,
+		Logger:          hl.Named("transport"),
 	})
 	if cfg.Bootstrap {
 		has, err := raft.HasExistingState(deps.LogStore, deps.StableStore, snaps)
@@ -438,6 +449,24 @@ func (c *Cell) sealAndApply(ctx context.Context, op wal.Op, ns, key string, valu
 	return c.apply(ctx, &cmd)
 }
 
+// waitFuture is f.Error() bounded by ctx and by the cell's life:
+// hashicorp/raft leaves a request unanswered when it shuts down while the
+// request is still queued (hashicorp/raft#498), and an unbounded wait in
+// a request handler would then hold Close forever. The goroutine left
+// behind by such a request ends if raft ever answers it.
+func (c *Cell) waitFuture(ctx context.Context, f raft.Future) error {
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("%w: %w", ErrTimeout, ctx.Err())
+	case <-c.ctx.Done():
+		return ErrClosed
+	}
+}
+
 func (c *Cell) apply(ctx context.Context, cmd *command) (Result, error) {
 	return c.prop.propose(ctx, cmd)
 }
@@ -487,7 +516,10 @@ func (c *Cell) readBarrier(ctx context.Context) error {
 		return err
 	}
 	idx := c.raft.CommitIndex()
-	if err := c.raft.VerifyLeader().Error(); err != nil {
+	if err := c.waitFuture(ctx, c.raft.VerifyLeader()); err != nil {
+		if errors.Is(err, ErrTimeout) || errors.Is(err, ErrClosed) {
+			return fmt.Errorf("read barrier: verify leadership: %w", err)
+		}
 		return fmt.Errorf("read barrier: %w", ErrNotLeader)
 	}
 	return c.WaitApplied(ctx, c.fsmVisible(idx))
