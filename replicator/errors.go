@@ -53,4 +53,8 @@ var (
 	// wrong epoch, unknown sender, replayed or out-of-order frame);
 	// nothing of the refused batch was stored.
 	ErrRefused = errors.New("replicator: twin refused shipped records")
+	// ErrSwitching means the primary is handing over to another region
+	// (planned switchover): it takes no writes; send them to the new
+	// primary once `jumeau failover status` shows it.
+	ErrSwitching = errors.New("replicator: switchover in progress: this primary takes no more writes")
 )

@@ -166,7 +166,11 @@ type Cell struct {
 	keyMu sync.Mutex
 	fwd   *forwarder
 	prop  *proposer
-	ship  *shipper // nil without a twin
+	ships []*shipper // one per ship target (Ship.Twin, Ship.Replicas)
+	// inflight counts leader writes between their gate check and their
+	// return; draining refuses new ones (planned switchover).
+	inflight atomic.Int64
+	draining atomic.Bool
 	// termCommitted is the last term in which this leader saw an entry of
 	// its own term committed (read barrier).
 	termCommitted atomic.Uint64
@@ -281,10 +285,21 @@ func Open(cfg Config, deps Deps) (*Cell, error) {
 	go c.observe()
 	go c.prop.run()
 	go c.retain()
+	targets := cfg.Ship.Replicas
 	if cfg.Ship.Twin != "" {
-		c.ship = newShipper(c, cfg.Ship)
+		targets = append([]string{cfg.Ship.Twin}, targets...)
+	}
+	for _, t := range targets {
+		sc := cfg.Ship
+		sc.Twin, sc.Replicas = t, nil
+		reg := deps.Registerer
+		if len(targets) > 1 {
+			reg = prometheus.WrapRegistererWith(prometheus.Labels{"target": t}, reg)
+		}
+		s := newShipper(c, sc, reg)
+		c.ships = append(c.ships, s)
 		c.wg.Add(1)
-		go c.ship.run()
+		go s.run()
 	}
 	return c, nil
 }
@@ -366,7 +381,7 @@ func (c *Cell) Delete(ctx context.Context, ns, key string, d Durability) (Result
 }
 
 func (c *Cell) write(ctx context.Context, op wal.Op, ns, key string, value []byte, d Durability) (Result, error) {
-	if d == DurabilityTwin && c.ship == nil {
+	if d == DurabilityTwin && len(c.ships) == 0 {
 		return Result{}, ErrNoTwin
 	}
 	start := time.Now()
@@ -406,22 +421,27 @@ func (c *Cell) leaderWrite(ctx context.Context, op wal.Op, ns, key string, value
 	switch {
 	case d > DurabilityTwin:
 		return Result{}, fmt.Errorf("%w: unknown durability %d", ErrBadRequest, d)
-	case d == DurabilityTwin && c.ship == nil:
+	case d == DurabilityTwin && len(c.ships) == 0:
 		return Result{}, ErrNoTwin
+	}
+	c.inflight.Add(1)
+	defer c.inflight.Add(-1)
+	if c.draining.Load() {
+		return Result{}, ErrSwitching
 	}
 	if c.deps.Gate != nil {
 		if err := c.deps.Gate(); err != nil {
 			return Result{}, err
 		}
 	}
-	if c.ship != nil {
-		if err := c.ship.guard(ctx); err != nil {
+	if s := c.bestShip(); s != nil {
+		if err := s.guard(ctx); err != nil {
 			return Result{}, err
 		}
 	}
 	res, err := c.sealAndApply(ctx, op, ns, key, value)
 	if err == nil && d == DurabilityTwin {
-		err = c.ship.waitTwin(ctx, res.WALIndex)
+		err = c.waitAnyShipped(ctx, res.WALIndex)
 	}
 	if err == nil && c.deps.Gate != nil {
 		// The lease may have run out while the write committed: then it
@@ -677,6 +697,10 @@ type Status struct {
 	FSMError     string   `json:"fsm_error,omitempty"`
 	// Ship is the region replication view (nil without a twin).
 	Ship *ShipStatus `json:"ship,omitempty"`
+	// Ships lists every target when there are several (a promoted twin
+	// shipping to the sites of the region it replaced); Ship is then the
+	// one with the least lag.
+	Ships []ShipStatus `json:"ships,omitempty"`
 }
 
 // Status returns this member's view of the cell.
@@ -687,12 +711,19 @@ func (c *Cell) Status() Status {
 		fsmErr = err.Error()
 	}
 	var ship *ShipStatus
-	if c.ship != nil {
-		st := c.ship.status()
+	var ships []ShipStatus
+	if s := c.bestShip(); s != nil {
+		st := s.status()
 		ship = &st
+	}
+	if len(c.ships) > 1 {
+		for _, s := range c.ships {
+			ships = append(ships, s.status())
+		}
 	}
 	return Status{
 		Ship:         ship,
+		Ships:        ships,
 		FSMError:     fsmErr,
 		Name:         c.cfg.Name,
 		RaftState:    c.raft.State().String(),

@@ -11,6 +11,16 @@ import (
 type ShipConfig struct {
 	// Twin is the twin's node name (resolved by the endpoint).
 	Twin string
+	// Replicas are further ship targets: a promoted twin ships to every
+	// site of the region it replaced (reverse replication). Each has its
+	// own stream; durability=twin waits for any one of them, and lag is
+	// that of the best one.
+	Replicas []string
+	// StartDown presumes the targets unreachable when this site starts
+	// leading (a promoted twin: the region it replaced was just lost), so
+	// durability=twin writes fail at once until one connects, instead of
+	// each waiting out WriteTimeout first.
+	StartDown bool
 	// BatchBytes is the most record bytes packed into one frame.
 	BatchBytes int
 	// WindowBytes is how many shipped bytes may await the twin's ack: at
@@ -84,11 +94,16 @@ type TwinConfig struct {
 	Name string
 	// PrimaryRegion is the region whose sites may ship to this twin.
 	PrimaryRegion string
-	// Sites are the names of the primary cell's sites (the only senders
-	// accepted).
+	// Sites are the names of the nodes allowed to ship here: the primary
+	// cell's sites, or for a demoted site the promoted twin.
 	Sites []string
-	// Epoch is the lowest region epoch accepted.
+	// Epoch is the lowest region epoch accepted for records (they are
+	// otherwise only checked to never go back).
 	Epoch uint64
+	// SenderEpoch is the lowest epoch a sender may be in: the region
+	// epoch this node knows, so a fenced former primary cannot ship
+	// (records of older epochs still replay: they are history).
+	SenderEpoch uint64
 	// MaxFrame bounds one received frame (compressed or not).
 	MaxFrame int
 }

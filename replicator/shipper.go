@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/monaco-sovereign/jumeau/transport"
 	"github.com/monaco-sovereign/jumeau/wal"
 )
@@ -44,6 +46,9 @@ type shipper struct {
 		time  int64
 	}
 	lastAlert time.Time
+	// downSince is when this leader last had no stream to the target
+	// (since it became leader, or since the stream ended).
+	downSince time.Time
 }
 
 type inflightBatch struct {
@@ -54,9 +59,9 @@ type inflightBatch struct {
 	sentAt      time.Time
 }
 
-func newShipper(c *Cell, cfg ShipConfig) *shipper {
+func newShipper(c *Cell, cfg ShipConfig, reg prometheus.Registerer) *shipper {
 	s := &shipper{c: c, cfg: cfg, logger: c.logger.With("component", "shipper", "twin", cfg.Twin), ackCh: make(chan struct{}), avgRecord: 256}
-	s.m = newShipMetrics(s, c.deps.Registerer)
+	s.m = newShipMetrics(s, reg)
 	return s
 }
 
@@ -77,6 +82,9 @@ func (s *shipper) run() {
 		start := time.Now()
 		err := s.session(ctx)
 		s.mu.Lock()
+		if s.connected {
+			s.downSince = time.Now()
+		}
 		s.connected = false
 		s.inflight, s.inflightB = nil, 0
 		if err != nil && ctx.Err() == nil {
@@ -134,6 +142,10 @@ func (s *shipper) setActive(on bool) {
 		s.acked = max(s.acked, s.c.deps.WAL.First()-1)
 		s.ackedBytes = 0
 		s.diverged = ""
+		s.downSince = time.Now()
+		if s.cfg.StartDown {
+			s.downSince = s.downSince.Add(-s.cfg.WriteTimeout - time.Millisecond)
+		}
 	}
 	s.active = on
 }
@@ -539,6 +551,18 @@ func (s *shipper) notifyAck() {
 // waitTwin waits until the twin acknowledged WAL index idx (a
 // durability=twin write), bounded by ctx and WriteTimeout.
 func (s *shipper) waitTwin(ctx context.Context, idx uint64) error {
+	s.mu.Lock()
+	down := time.Duration(0)
+	if !s.connected && !s.downSince.IsZero() {
+		down = time.Since(s.downSince)
+	}
+	s.mu.Unlock()
+	if down > s.cfg.WriteTimeout {
+		// Unreachable for longer than a write may wait: say so at once
+		// rather than make every write wait out the timeout.
+		s.m.twinUnconfirmed.Inc()
+		return fmt.Errorf("WAL index %d: twin %s unreachable for %s: %w", idx, s.cfg.Twin, down.Round(time.Millisecond), ErrTwinUnconfirmed)
+	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.WriteTimeout)
 	defer cancel()
 	start := time.Now()

@@ -171,8 +171,10 @@ func (t *Twin) handle(st *transport.Stream) {
 	sendErr := func(code uint8, err error) {
 		_ = enc.Encode(frameShipError, &shipError{Code: code, Msg: err.Error()})
 	}
-	if peer.Role != pki.RoleSite || peer.Region != t.cfg.PrimaryRegion || !slices.Contains(t.cfg.Sites, peer.Name) {
-		r := refuse("sender", "%s is not a site of the primary cell (%s region, sites %v)", peer, t.cfg.PrimaryRegion, t.cfg.Sites)
+	// Senders are the primary cell's sites or, after a promotion, the
+	// promoted twin shipping to the sites of the region it replaced.
+	if (peer.Role != pki.RoleSite && peer.Role != pki.RoleTwin) || peer.Region != t.cfg.PrimaryRegion || !slices.Contains(t.cfg.Sites, peer.Name) {
+		r := refuse("sender", "%s is not a primary node allowed to ship here (%s region, senders %v)", peer, t.cfg.PrimaryRegion, t.cfg.Sites)
 		t.raise(peer, r)
 		sendErr(shipErrRefused, r)
 		return
@@ -192,7 +194,7 @@ func (t *Twin) handle(st *transport.Stream) {
 	}
 	_ = st.SetReadDeadline(time.Time{})
 	t.mu.Lock()
-	epoch := t.epoch
+	epoch := max(t.epoch, t.cfg.SenderEpoch)
 	t.mu.Unlock()
 	if hello.Epoch < epoch {
 		r := refuse("epoch", "sender is in epoch %d, the twin in %d", hello.Epoch, epoch)

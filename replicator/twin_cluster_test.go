@@ -261,6 +261,23 @@ func TestCell_DurabilityTwin(t *testing.T) {
 	if err != nil || string(v) != "value of cut" {
 		t.Fatalf("unconfirmed write is not committed in the cell: %q, %v", v, err)
 	}
+	// Once the twin has been unreachable for longer than write_timeout,
+	// a twin write says so at once instead of waiting it out again (the
+	// shipper notices the dead stream within its 2 s stall check).
+	waitUnconfirmedFast := time.Now().Add(15 * time.Second)
+	for i := 0; ; i++ {
+		start := time.Now()
+		_, err := c.Node(leader).Cell().Put(ctxT(t, 10*time.Second), "load", fmt.Sprintf("cut-%d", i), []byte("v"), replicator.DurabilityTwin)
+		if !errors.Is(err, replicator.ErrTwinUnconfirmed) {
+			t.Fatalf("twin write %d with the WAN cut: got %v, want ErrTwinUnconfirmed", i, err)
+		}
+		if time.Since(start) < 500*time.Millisecond { // write_timeout is 1 s here
+			break
+		}
+		if time.Now().After(waitUnconfirmedFast) {
+			t.Fatalf("twin writes still wait out write_timeout 15 s into the cut: %v", err)
+		}
+	}
 	c.Heal()
 	if err := c.WaitTwinConverged(ctxT(t, 30*time.Second)); err != nil {
 		t.Fatal(err)
