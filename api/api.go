@@ -40,7 +40,14 @@ type Config struct {
 	// Promote, if set, serves POST /v1/failover/promote (admin only): it
 	// asks this node (the twin) to become the primary; force accepts a
 	// larger loss than the automatic bound.
-	Promote        func(ctx context.Context, force bool) (any, error)
+	Promote func(ctx context.Context, force bool) (any, error)
+	// Switchover, if set, serves POST /v1/failover/switchover?to=REGION
+	// (admin only): the primary hands its role to region to.
+	Switchover func(ctx context.Context, to string) (any, error)
+	// Sandbox, if set, serves POST /v1/drill/sandbox (admin only): the
+	// live, non-disruptive drill on the twin (a promoted clone, isolated
+	// and thrown away).
+	Sandbox        func(ctx context.Context) (any, error)
 	Logger         *slog.Logger
 	RequestTimeout time.Duration
 }
@@ -52,7 +59,16 @@ type Server struct {
 	srv    *http.Server
 	logger *slog.Logger
 	done   chan error
+	// base is every request's parent context: Close cancels it after
+	// closeGrace, so a request waiting on a write that cannot complete
+	// (no leader) does not hold the shutdown for its whole timeout.
+	base       context.Context
+	cancelBase context.CancelFunc
 }
+
+// closeGrace is how long Close lets in-flight requests finish before it
+// cancels them.
+const closeGrace = time.Second
 
 // WriteResult is the body of a successful PUT or DELETE.
 type WriteResult struct {
@@ -96,12 +112,14 @@ func Listen(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("api: listen on %s: %w", cfg.Listen, err)
 	}
 	s := &Server{cfg: cfg, ln: ln, logger: logger.With("component", "api"), done: make(chan error, 1)}
+	s.base, s.cancelBase = context.WithCancel(context.Background())
 	s.srv = &http.Server{
 		Handler:           s.routes(),
 		TLSConfig:         tc,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelDebug),
+		BaseContext:       func(net.Listener) context.Context { return s.base },
 		ConnContext: func(ctx context.Context, _ net.Conn) context.Context {
 			return context.WithValue(ctx, connAuthKey{}, &connAuth{})
 		},
@@ -114,7 +132,13 @@ func Listen(cfg Config) (*Server, error) {
 func (s *Server) Addr() string { return s.ln.Addr().String() }
 
 // Close stops the server, letting in-flight requests finish for up to ctx.
+//
+// Requests still running after closeGrace are cancelled (their callers
+// see the write's outcome as unknown, as after a crash).
 func (s *Server) Close(ctx context.Context) error {
+	cancel := time.AfterFunc(closeGrace, s.cancelBase)
+	defer cancel.Stop()
+	defer s.cancelBase()
 	err := s.srv.Shutdown(ctx)
 	if err != nil {
 		_ = s.srv.Close()
@@ -135,6 +159,8 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /v1/kv/{ns}", s.auth(kv, s.list))
 	mux.Handle("GET /v1/status", s.auth(st, s.status))
 	mux.Handle("POST /v1/failover/promote", s.auth([]pki.Role{pki.RoleAdmin}, s.promote))
+	mux.Handle("POST /v1/failover/switchover", s.auth([]pki.Role{pki.RoleAdmin}, s.switchover))
+	mux.Handle("POST /v1/drill/sandbox", s.auth([]pki.Role{pki.RoleAdmin}, s.sandbox))
 	mux.Handle("GET /healthz", s.auth(st, func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
 	}))
@@ -176,6 +202,11 @@ func (s *Server) verifyClient(r *http.Request) (pki.Identity, int, string) {
 		s.logger.Warn("refused client certificate", "subject", leaf.Subject.String(), "remote", r.RemoteAddr, "err", err)
 		return pki.Identity{}, http.StatusUnauthorized,
 			fmt.Sprintf("client certificate %q is not valid for this deployment (%v): use a certificate issued by this deployment's CA", leaf.Subject.CommonName, err)
+	}
+	if err := pki.CheckRevoked(s.cfg.TLS.Pool, leaf); err != nil {
+		s.logger.Warn("refused client certificate", "subject", leaf.Subject.String(), "remote", r.RemoteAddr, "err", err)
+		return pki.Identity{}, http.StatusUnauthorized,
+			fmt.Sprintf("client certificate %q is not valid for this deployment (%v): ask for a new certificate", leaf.Subject.CommonName, err)
 	}
 	id, err := pki.IdentityFromCert(leaf)
 	if err != nil {
@@ -322,6 +353,37 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, s.cfg.Status())
 }
 
+func (s *Server) sandbox(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Sandbox == nil {
+		writeError(w, http.StatusNotImplemented, "not_implemented", "this node runs no live drill: send the request to the twin")
+		return
+	}
+	res, err := s.cfg.Sandbox(r.Context())
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+func (s *Server) switchover(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Switchover == nil {
+		writeError(w, http.StatusNotImplemented, "not_implemented", "this node cannot hand over the primary role: send the request to the primary")
+		return
+	}
+	to := r.URL.Query().Get("to")
+	if to == "" {
+		s.fail(w, fmt.Errorf("%w: to is empty: name the region to switch over to (e.g. to=luxembourg)", replicator.ErrBadRequest))
+		return
+	}
+	res, err := s.cfg.Switchover(r.Context(), to)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
 func (s *Server) promote(w http.ResponseWriter, r *http.Request) {
 	if s.cfg.Promote == nil {
 		writeError(w, http.StatusNotImplemented, "not_implemented", "this node cannot be promoted: send the request to the twin")
@@ -363,6 +425,8 @@ func (s *Server) fail(w http.ResponseWriter, err error) {
 		status, code = http.StatusGatewayTimeout, "twin_unconfirmed"
 	case errors.Is(err, replicator.ErrRPOExceeded):
 		status, code = http.StatusServiceUnavailable, "rpo_exceeded"
+	case errors.Is(err, replicator.ErrSwitching):
+		status, code = http.StatusServiceUnavailable, "switching"
 	case errors.Is(err, replicator.ErrNoTwin):
 		status, code = http.StatusBadRequest, "no_twin"
 	case errors.Is(err, failover.ErrLeaseExpired):

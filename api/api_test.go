@@ -140,3 +140,46 @@ func TestServer_Auth(t *testing.T) {
 		}
 	})
 }
+
+// A request waiting on a write that cannot commit (no quorum) does not
+// hold the server's shutdown: Close cancels it after a grace and returns
+// without error (a node restarting in a new mode closes through here).
+func TestServer_Close_CancelsStuckRequests(t *testing.T) {
+	c := cluster.New(t, cluster.Options{})
+	leader := c.WaitLeader("")
+	var last string
+	for _, n := range c.Names() {
+		if n != leader {
+			c.Stop(n)
+		} else {
+			last = n
+		}
+	}
+	cl := c.Client(last)
+	// Without a quorum the node has no leader; a write then retries
+	// until its deadline (api.request_timeout, 10 s).
+	deadline := time.Now().Add(10 * time.Second)
+	for c.Node(last).Cell().Leader() != "" {
+		if time.Now().After(deadline) {
+			t.Fatal("the lone site still sees a leader after 10 s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := cl.Put(ctxT(t), "docs", "stuck", []byte("x"), "")
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("the write returned before Close: %v", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	n := c.Node(last)
+	if err := n.Close(); err != nil {
+		t.Fatalf("Close with a stuck request: got %v, want nil (the request cancelled after the grace)", err)
+	}
+	if err := <-done; err == nil {
+		t.Fatal("the stuck write succeeded without a quorum")
+	}
+}

@@ -131,6 +131,8 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte) ([]by
 		base = ErrFenced
 	case "refused":
 		base = ErrRefused
+	case "switching":
+		base = ErrSwitching
 	}
 	return nil, fmt.Errorf("%w: %s (HTTP %d)", base, eb.Error, resp.StatusCode)
 }
@@ -226,6 +228,33 @@ func (c *Client) Status(ctx context.Context, v any) error {
 	}
 	if err := json.Unmarshal(b, v); err != nil {
 		return fmt.Errorf("%w: bad status response: %v", ErrServer, err)
+	}
+	return nil
+}
+
+// Sandbox asks the twin for a live, non-disruptive drill: it promotes a
+// clone of its store in isolation and reports what it measured. It needs
+// admin credentials.
+func (c *Client) Sandbox(ctx context.Context, v any) error {
+	b, err := c.do(ctx, http.MethodPost, "/v1/drill/sandbox", nil)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("%w: bad sandbox response: %v", ErrServer, err)
+	}
+	return nil
+}
+
+// Switchover asks the primary to hand its role to region to (planned
+// failover or failback). It needs admin credentials.
+func (c *Client) Switchover(ctx context.Context, to string, v any) error {
+	b, err := c.do(ctx, http.MethodPost, "/v1/failover/switchover?to="+url.QueryEscape(to), nil)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("%w: bad switchover response: %v", ErrServer, err)
 	}
 	return nil
 }

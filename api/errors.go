@@ -34,6 +34,9 @@ var (
 	ErrLeaseExpired = errors.New("api: write refused: primary lease expired (self-fenced)")
 	// ErrFenced: another region was promoted; this node takes no writes.
 	ErrFenced = errors.New("api: write refused: fenced by a newer epoch")
+	// ErrSwitching: the primary is handing over (planned switchover);
+	// retry on the new primary.
+	ErrSwitching = errors.New("api: write refused: switchover in progress")
 	// ErrRefused: a failover request was refused; the message says why.
 	ErrRefused = errors.New("api: failover request refused")
 	// ErrServer: any other server-side failure.
