@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,6 +33,15 @@ type FailoverStatus struct {
 	// Promotion is the twin's promotion state: waiting, withheld (with
 	// the reason: an alarm an operator must answer), or promoted.
 	Promotion string `json:"promotion,omitempty"`
+	// Mode is this node's part in the epoch: cell, replica, primary (a
+	// promoted twin), twin (receiver) or witness.
+	Mode string `json:"mode"`
+	// StartIndex and StartHash are the WAL position the epoch began at.
+	StartIndex uint64 `json:"start_index,omitempty"`
+	StartHash  string `json:"start_hash,omitempty"`
+	// ForkedTail is the file this site exported its forked tail to when
+	// it was demoted in this epoch (absent when it was not).
+	ForkedTail string `json:"forked_tail,omitempty"`
 }
 
 // regionFailover is a node's part in region failover: its epoch file,
@@ -59,22 +67,18 @@ type regionFailover struct {
 	promotion string
 	promoted  atomic.Bool
 	leaderAt  time.Time // when this node's holder started (fresh leader)
+	notBefore time.Time // no writes before (old epoch's leases may run)
 }
 
-func newRegionFailover(n *Node) (*regionFailover, error) {
+func newRegionFailover(n *Node, store *failover.Store) *regionFailover {
 	cfg := n.cfg
-	initial := failover.State{Epoch: max(cfg.Cell.Epoch, 1), PrimaryRegion: cfg.Failover.PrimaryRegion}
-	store, err := failover.OpenStore(filepath.Join(cfg.Node.DataDir, "epoch"), initial)
-	if err != nil {
-		return nil, fmt.Errorf("node: %w", err)
-	}
 	f := &regionFailover{
 		n: n, cfg: cfg.failoverConfig(), witness: cfg.Failover.Witness, store: store,
 		net: failover.Net{EP: n.ep}, logger: n.logger.With("component", "failover"),
 	}
 	f.ctx, f.cancel = context.WithCancel(context.Background())
 	f.m = newFailoverMetrics(f, n.reg)
-	return f, nil
+	return f
 }
 
 func (f *regionFailover) close() {
@@ -167,6 +171,14 @@ func (f *regionFailover) check() error {
 		st := f.store.State()
 		return fmt.Errorf("%w: epoch %d, primary %s/%s", failover.ErrFenced, st.Epoch, st.PrimaryRegion, st.PrimaryNode)
 	}
+	f.mu.Lock()
+	wait := time.Until(f.notBefore)
+	f.mu.Unlock()
+	if wait > 0 {
+		f.m.refused.Inc()
+		return fmt.Errorf("%w: the primary role just moved here; writes start in %s, once every lease of the previous epoch has run out",
+			failover.ErrLeaseExpired, wait.Round(time.Millisecond))
+	}
 	h := f.holder.Load()
 	if h == nil {
 		return nil
@@ -196,12 +208,10 @@ func (f *regionFailover) check() error {
 // fenced persists a newer epoch learned from a grantor: this region no
 // longer takes writes, across restarts too.
 func (f *regionFailover) fenced(st failover.State) {
-	if err := f.store.Save(st); err != nil {
-		f.logger.Error("could not store the newer epoch", "epoch", st.Epoch, "err", err)
-	}
 	f.m.fences.Inc()
-	f.logger.Error("FENCED: another region is primary; this node takes no writes (its unshipped tail must be reconciled)",
+	f.logger.Error("FENCED: another region is primary; this node takes no writes and turns into a replica (its forked tail is exported)",
 		"epoch", st.Epoch, "primary_region", st.PrimaryRegion, "primary_node", st.PrimaryNode)
+	f.adoptEpoch(st, "lease renewal")
 }
 
 func (f *regionFailover) setPromotion(s string) {
@@ -317,7 +327,11 @@ func (f *regionFailover) promote(ctx context.Context, force bool) (PromoteResult
 	}
 	epoch := f.store.State().Epoch
 	rctx, cancel := context.WithTimeout(ctx, f.cfg.RequestTimeout)
-	rep, err := f.net.AskPromote(rctx, f.witness, failover.PromoteRequest{Epoch: epoch, Force: force})
+	// The new epoch starts at this twin's tip: a returning Monaco site
+	// exports what it holds beyond it. (Nothing was heard from the
+	// primary for detect_after, so no frame extends the tip meanwhile.)
+	tip, tipHash := f.n.wal.Last()
+	rep, err := f.net.AskPromote(rctx, f.witness, failover.PromoteRequest{Epoch: epoch, Force: force, TipIndex: tip, TipHash: tipHash})
 	cancel()
 	if err != nil {
 		_ = f.grantor.EndPromotion(nil)
@@ -327,7 +341,9 @@ func (f *regionFailover) promote(ctx context.Context, force bool) (PromoteResult
 		_ = f.grantor.EndPromotion(nil)
 		return PromoteResult{Epoch: rep.State.Epoch, Reason: rep.Reason}, fmt.Errorf("%w: witness: %s", failover.ErrRefused, rep.Reason)
 	}
-	if err := f.grantor.EndPromotion(&rep.State); err != nil {
+	if err := f.grantor.EndPromotion(&rep.State); err == nil {
+		f.m.epochChanges.Inc()
+	} else {
 		// The witness bumped the epoch: this twin must become primary,
 		// but cannot record it; stop rather than act on a lost epoch.
 		f.logger.Error("promoted by the witness but could not store the epoch", "epoch", rep.State.Epoch, "err", err)
@@ -348,7 +364,14 @@ func (f *regionFailover) promote(ctx context.Context, force bool) (PromoteResult
 
 func (f *regionFailover) status() *FailoverStatus {
 	st := f.store.State()
-	fs := &FailoverStatus{Epoch: st.Epoch, PrimaryRegion: st.PrimaryRegion, PrimaryNode: st.PrimaryNode, Changed: st.Changed, Fenced: !f.primaryHere() && f.n.cfg.Node.Role == "site"}
+	fs := &FailoverStatus{Epoch: st.Epoch, PrimaryRegion: st.PrimaryRegion, PrimaryNode: st.PrimaryNode, Changed: st.Changed,
+		Fenced: !f.primaryHere() && f.n.cfg.Node.Role == "site", Mode: f.n.Mode(), StartIndex: st.StartIndex}
+	if st.StartHash != ([32]byte{}) {
+		fs.StartHash = fmt.Sprintf("%x", st.StartHash)
+	}
+	if p := ForkedTailPath(f.n.cfg.Node.DataDir, st.Epoch); f.n.Mode() == modeReplica && exists(p) {
+		fs.ForkedTail = p
+	}
 	if h := f.holder.Load(); h != nil {
 		until, fenced := h.Expiry()
 		if left := time.Until(until); left > 0 && fenced == nil {
@@ -369,20 +392,23 @@ func (f *regionFailover) status() *FailoverStatus {
 
 type failoverMetrics struct {
 	promotions, fences, refused prometheus.Counter
+	switchovers, epochChanges   prometheus.Counter
 	withheld                    prometheus.Gauge
 }
 
 func newFailoverMetrics(f *regionFailover, reg prometheus.Registerer) *failoverMetrics {
 	m := &failoverMetrics{
-		promotions: prometheus.NewCounter(prometheus.CounterOpts{Name: "jumeau_failover_promotions_total", Help: "Promotions of this node to primary."}),
-		fences:     prometheus.NewCounter(prometheus.CounterOpts{Name: "jumeau_failover_fenced_total", Help: "Times this node learned a newer epoch and fenced itself."}),
-		refused:    prometheus.NewCounter(prometheus.CounterOpts{Name: "jumeau_lease_refused_writes_total", Help: "Writes refused because the primary lease was not valid."}),
-		withheld:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "jumeau_failover_promotion_withheld", Help: "1 while the twin saw the primary lost but withheld an automatic promotion (loss above the bound): an operator must decide."}),
+		promotions:   prometheus.NewCounter(prometheus.CounterOpts{Name: "jumeau_failover_promotions_total", Help: "Promotions of this node to primary."}),
+		fences:       prometheus.NewCounter(prometheus.CounterOpts{Name: "jumeau_failover_fenced_total", Help: "Times this node learned a newer epoch and fenced itself."}),
+		refused:      prometheus.NewCounter(prometheus.CounterOpts{Name: "jumeau_lease_refused_writes_total", Help: "Writes refused because the primary lease was not valid."}),
+		switchovers:  prometheus.NewCounter(prometheus.CounterOpts{Name: "jumeau_failover_switchovers_total", Help: "Planned switchovers this node handed the primary role away in."}),
+		epochChanges: prometheus.NewCounter(prometheus.CounterOpts{Name: "jumeau_failover_epoch_changes_total", Help: "Newer region epochs this node adopted (promotions, switchovers, fences)."}),
+		withheld:     prometheus.NewGauge(prometheus.GaugeOpts{Name: "jumeau_failover_promotion_withheld", Help: "1 while the twin saw the primary lost but withheld an automatic promotion (loss above the bound): an operator must decide."}),
 	}
 	gauge := func(name, help string, fn func() float64) prometheus.Collector {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, fn)
 	}
-	reg.MustRegister(m.promotions, m.fences, m.refused, m.withheld,
+	reg.MustRegister(m.promotions, m.fences, m.refused, m.withheld, m.switchovers, m.epochChanges,
 		gauge("jumeau_failover_epoch", "Region epoch this node knows.", func() float64 { return float64(f.store.State().Epoch) }),
 		gauge("jumeau_lease_valid", "1 while this node holds a valid primary lease.", func() float64 {
 			if h := f.holder.Load(); h != nil && h.Check() == nil {
@@ -390,6 +416,7 @@ func newFailoverMetrics(f *regionFailover, reg prometheus.Registerer) *failoverM
 			}
 			return 0
 		}),
+		modeGauge(f, modeCell), modeGauge(f, modeReplica), modeGauge(f, modePrimary), modeGauge(f, modeTwin), modeGauge(f, modeWitness),
 		gauge("jumeau_failover_is_primary_region", "1 if this node's region is the primary of the current epoch.", func() float64 {
 			if f.primaryHere() {
 				return 1
@@ -398,6 +425,20 @@ func newFailoverMetrics(f *regionFailover, reg prometheus.Registerer) *failoverM
 		}),
 	)
 	return m
+}
+
+// modeGauge is 1 while the node is in mode m (demotions, rejoins and
+// promotions show as steps).
+func modeGauge(f *regionFailover, m string) prometheus.Collector {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "jumeau_node_mode", Help: "1 for this node's current mode (cell, replica, primary, twin, witness).",
+		ConstLabels: prometheus.Labels{"mode": m},
+	}, func() float64 {
+		if f.n.Mode() == m {
+			return 1
+		}
+		return 0
+	})
 }
 
 // noData is the witness's API backend: it stores no user data.

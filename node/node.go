@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -36,23 +37,29 @@ var Version = "dev"
 
 // Node is one running jumeau process.
 type Node struct {
-	cfg     Config
-	logger  *slog.Logger
-	db      *pebble.DB
-	wal     *wal.Log
-	ep      *transport.Endpoint
-	cell    *replicator.Cell // sites; the twin once promoted
-	twin    *replicator.Twin // the twin until promoted
-	fo      *regionFailover
-	backend switchBackend
-	roleMu  sync.Mutex // guards cell and twin (a promotion swaps them)
-	keys    *keyring.Keyring
-	opts    Options
-	api     *api.Server
-	metrics *http.Server
-	mln     net.Listener
-	reg     *prometheus.Registry
-	started time.Time
+	cfg       Config
+	logger    *slog.Logger
+	db        *pebble.DB
+	wal       *wal.Log
+	ep        *transport.Endpoint
+	cell      *replicator.Cell // sites; the twin once promoted
+	twin      *replicator.Twin // the twin until promoted
+	fo        *regionFailover
+	backend   switchBackend
+	roleMu    sync.Mutex // guards cell and twin (a promotion swaps them)
+	keys      *keyring.Keyring
+	opts      Options
+	api       *api.Server
+	metrics   *http.Server
+	mln       net.Listener
+	reg       *prometheus.Registry
+	started   time.Time
+	mat       *pki.Material // this node's TLS material (the sandbox reuses it)
+	mode      atomic.Value  // string, see mode.go
+	restart   chan string   // Restarts
+	done      chan struct{}
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // Options carry what the embedding program provides.
@@ -82,7 +89,7 @@ func Start(cfg Config, opts Options) (n *Node, err error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	logger = logger.With("node", cfg.Node.Name)
-	n = &Node{cfg: cfg, logger: logger, reg: prometheus.NewRegistry(), started: time.Now()}
+	n = &Node{cfg: cfg, logger: logger, reg: prometheus.NewRegistry(), started: time.Now(), restart: make(chan string, 1), done: make(chan struct{})}
 	self := n // the returns below set n to nil before this runs
 	defer func() {
 		if err != nil {
@@ -100,11 +107,61 @@ func Start(cfg Config, opts Options) (n *Node, err error) {
 		return nil, fmt.Errorf("node: certificate %s is for %s, but the config says %s/%s/%s: issue a certificate for this node with `jumeau certs issue`",
 			cfg.TLS.Cert, mat.Identity, cfg.Node.Role, cfg.Node.Region, cfg.Node.Name)
 	}
+	n.mat = mat
 	if err := os.MkdirAll(cfg.Node.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("node: create data dir: %w", err)
 	}
 	n.opts = opts
 	role := pki.Role(cfg.Node.Role)
+	peers := map[string]string{}
+	for _, p := range cfg.Peers {
+		peers[p.Name] = p.Addr
+	}
+	tc := transport.DefaultConfig()
+	tc.Listen = cfg.Listen.QUIC
+	tc.TLS = mat
+	tc.Logger = logger
+	tc.Resolve = func(peer string) (string, error) {
+		if a, ok := peers[peer]; ok {
+			return a, nil
+		}
+		return "", fmt.Errorf("node: no address for peer %q: add it under peers in the config", peer)
+	}
+	n.ep, err = transport.Listen(tc)
+	if err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	n.reg.MustRegister(n.ep.Collectors()...)
+	epochs, err := failover.OpenStore(filepath.Join(cfg.Node.DataDir, "epoch"),
+		failover.State{Epoch: max(cfg.Cell.Epoch, 1), PrimaryRegion: cfg.Failover.PrimaryRegion})
+	if err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	// Learn the current epoch before choosing a mode: a site that was
+	// down through a promotion must not start its old cell.
+	confirmEpoch(cfg, epochs, failover.Net{EP: n.ep}, logger)
+	st := epochs.State()
+	n.setMode(modeFor(cfg, st))
+	switch {
+	case n.Mode() == modeReplica && !hasMarker(cfg, replicaMarker):
+		// This site was primary and another region is now: export its
+		// forked tail and turn its store into a replica's first.
+		if err := demoteStore(cfg, st, logger, false); err != nil {
+			return nil, err
+		}
+	case n.Mode() == modeCell && !hasMarker(cfg, replicaMarker):
+		stale, err := staleCell(cfg, st, logger)
+		if err != nil {
+			return nil, err
+		}
+		if stale {
+			// The cell was re-formed at the epoch's start while this
+			// site was away: its Raft state must never rejoin it.
+			if err := demoteStore(cfg, st, logger, true); err != nil {
+				return nil, err
+			}
+		}
+	}
 	if role != pki.RoleWitness {
 		kek, err := keyring.LoadKEK(cfg.Keyring.KEKFile, cfg.Keyring.KEKEnv)
 		if err != nil {
@@ -126,36 +183,20 @@ func Start(cfg Config, opts Options) (n *Node, err error) {
 			return nil, err
 		}
 	}
-	peers := map[string]string{}
-	for _, p := range cfg.Peers {
-		peers[p.Name] = p.Addr
-	}
-	tc := transport.DefaultConfig()
-	tc.Listen = cfg.Listen.QUIC
-	tc.TLS = mat
-	tc.Logger = logger
-	tc.Resolve = func(peer string) (string, error) {
-		if a, ok := peers[peer]; ok {
-			return a, nil
-		}
-		return "", fmt.Errorf("node: no address for peer %q: add it under peers in the config", peer)
-	}
-	n.ep, err = transport.Listen(tc)
-	if err != nil {
-		return nil, fmt.Errorf("node: %w", err)
-	}
-	n.reg.MustRegister(n.ep.Collectors()...)
-	if n.fo, err = newRegionFailover(n); err != nil {
-		return nil, err
-	}
+	n.fo = newRegionFailover(n, epochs)
 	var promote func(context.Context, bool) (any, error)
 	switch role {
 	case pki.RoleWitness:
 		n.fo.serveGrants(true)
 		n.backend.set(noData{})
 	case pki.RoleTwin:
-		if n.fo.primaryHere() {
-			// Promoted before a restart: come back as the primary.
+		if cfg.Failover.Witness != "" {
+			n.fo.watchEpoch()
+		}
+		if n.Mode() == modePrimary {
+			// Promoted (or switched over to) before this start: come back
+			// as the primary, once the old epoch's leases have run out.
+			n.fo.holdOff()
 			if err := n.becomePrimary(); err != nil {
 				return nil, err
 			}
@@ -163,8 +204,15 @@ func Start(cfg Config, opts Options) (n *Node, err error) {
 			n.fo.setPromotion("promoted")
 			break
 		}
+		if hasMarker(cfg, primaryMarker) {
+			// This twin handed the primary role back: drop its cell's
+			// Raft state; its WAL and state stay and are shipped onto.
+			if err := n.wipeRaftState(); err != nil {
+				return nil, err
+			}
+		}
 		n.fo.serveGrants(false)
-		n.twin, err = replicator.OpenTwin(cfg.twinConfig(), replicator.TwinDeps{
+		n.twin, err = replicator.OpenTwin(n.receiverConfig(st), replicator.TwinDeps{
 			DB: n.db, WAL: n.wal, Endpoint: n.ep, Keys: n.keys,
 			Logger: logger, Registerer: n.reg, OnFatal: opts.OnFatal, OnHeard: n.fo.grantor.Heard,
 		})
@@ -176,13 +224,50 @@ func Start(cfg Config, opts Options) (n *Node, err error) {
 			n.fo.watch(cfg.Failover.AutoPromote)
 		}
 		promote = func(ctx context.Context, force bool) (any, error) { return n.fo.promote(ctx, force) }
-	default:
+	case pki.RoleSite:
+		if cfg.Failover.Witness != "" {
+			n.fo.watchEpoch()
+		}
+		if n.Mode() == modeReplica {
+			// Reverse replication: a read-only copy fed by the primary,
+			// and a grantor of its lease (the third region's vote beside
+			// the witness: the promoted twin survives the witness's loss).
+			if cfg.Failover.Witness != "" {
+				n.fo.serveGrants(false)
+			}
+			n.twin, err = replicator.OpenTwin(n.receiverConfig(st), replicator.TwinDeps{
+				DB: n.db, WAL: n.wal, Endpoint: n.ep, Keys: n.keys,
+				Logger: logger, Registerer: n.reg, OnFatal: opts.OnFatal,
+			})
+			if err != nil {
+				return nil, fmt.Errorf("node: %w", err)
+			}
+			n.backend.set(n.twin)
+			break
+		}
+		cc := cfg.cellConfig()
+		if hasMarker(cfg, replicaMarker) {
+			// Switched back to this region: the replicas, all at the
+			// epoch's start, bootstrap a new cell continuing the WAL.
+			if last, h := n.wal.Last(); last != st.StartIndex || h != st.StartHash {
+				return nil, fmt.Errorf("%w: it cannot join its region's cell: the cell was re-formed at WAL index %d when epoch %d began, "+
+					"and this site's store ends at %d (it was away or behind then; its old store, if any, is kept as pebble.fork-e%d in %s). "+
+					"Reseed it: hand the primary role to the twin (`jumeau failover switchover --to <twin's region>`), start this site again "+
+					"(it resyncs as a replica), then switch back", ErrStaleSite, st.StartIndex, st.Epoch, last, st.Epoch, cfg.Node.DataDir)
+			}
+			if err := removeMarker(cfg, replicaMarker); err != nil {
+				return nil, err
+			}
+			cc.Bootstrap = true
+			n.fo.holdOff()
+			logger.Warn("rejoining: this region is primary again; the replicas form a new cell at the epoch's start",
+				"epoch", st.Epoch, "start_index", st.StartIndex, "sites", cc.Peers)
+		}
 		rs, err := raftstore.New(n.db, raftstore.Options{Sync: true, Logger: logger})
 		if err != nil {
 			return nil, fmt.Errorf("node: open raft store: %w", err)
 		}
-		cc := cfg.cellConfig()
-		cc.Epoch = n.fo.store.State().Epoch
+		cc.Epoch = st.Epoch
 		n.cell, err = replicator.Open(cc, replicator.Deps{
 			DB: n.db, WAL: n.wal, LogStore: rs, StableStore: rs, Endpoint: n.ep, Keys: n.keys,
 			Logger: logger, RaftLog: opts.RaftLog, Registerer: n.reg, OnFatal: opts.OnFatal, Gate: n.fo.gate,
@@ -201,7 +286,9 @@ func Start(cfg Config, opts Options) (n *Node, err error) {
 	}
 	n.api, err = api.Listen(api.Config{
 		Listen: cfg.Listen.API, TLS: mat, Backend: &n.backend, Status: func() any { return n.Status() }, Promote: promote,
-		Logger: logger, RequestTimeout: cfg.API.RequestTimeout,
+		Switchover: func(ctx context.Context, to string) (any, error) { return n.Switchover(ctx, to) },
+		Sandbox:    func(ctx context.Context) (any, error) { return n.SandboxDrill(ctx) },
+		Logger:     logger, RequestTimeout: cfg.API.RequestTimeout,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)
@@ -307,6 +394,11 @@ func (n *Node) becomePrimary() error {
 	if tw != nil {
 		_ = tw.Close()
 	}
+	// The marker says this store now holds a cell's Raft state, to be
+	// wiped if this twin hands the primary role back.
+	if err := writeMarker(n.cfg, primaryMarker, n.fo.store.State().Epoch); err != nil {
+		return err
+	}
 	rs, err := raftstore.New(n.db, raftstore.Options{Sync: true, Logger: n.logger})
 	if err != nil {
 		return fmt.Errorf("node: promote: open raft store: %w", err)
@@ -315,7 +407,10 @@ func (n *Node) becomePrimary() error {
 	cc.Peers = []string{n.cfg.Node.Name}
 	cc.Bootstrap = true
 	cc.Epoch = n.fo.store.State().Epoch
-	cc.Ship.Twin = "" // nothing to ship to until Monaco is rebuilt as a replica
+	// Reverse replication: ship to every site of the region this twin
+	// replaced; they rebuild as replicas when they come back.
+	cc.Ship.Twin, cc.Ship.Replicas = "", append([]string(nil), n.cfg.Cell.Sites...)
+	cc.Ship.StartDown = true // the region it replaced was just lost
 	cell, err := replicator.Open(cc, replicator.Deps{
 		DB: n.db, WAL: n.wal, LogStore: rs, StableStore: rs, Endpoint: n.ep, Keys: n.keys,
 		Logger: n.logger, RaftLog: n.opts.RaftLog, Registerer: n.reg, OnFatal: n.opts.OnFatal, Gate: n.fo.gate,
@@ -325,12 +420,28 @@ func (n *Node) becomePrimary() error {
 	}
 	n.roleMu.Lock()
 	n.cell = cell
+	n.setMode(modePrimary)
 	n.roleMu.Unlock()
 	n.backend.set(cell)
 	if n.cfg.Failover.Witness != "" {
-		n.fo.holdLease(cell, []string{n.cfg.Failover.Witness})
+		// The witness and the sites of the region this twin replaced
+		// (once they are back as replicas) back its lease.
+		n.fo.holdLease(cell, append([]string{n.cfg.Failover.Witness}, n.cfg.Cell.Sites...))
 	}
 	return nil
+}
+
+// receiverConfig is the WAL receiver's configuration in epoch st: the
+// twin receives from the primary cell's sites; a replica site from the
+// promoted twin.
+func (n *Node) receiverConfig(st failover.State) replicator.TwinConfig {
+	tc := n.cfg.twinConfig()
+	tc.SenderEpoch = st.Epoch
+	if n.cfg.Node.Role == "site" {
+		tc.PrimaryRegion = st.PrimaryRegion
+		tc.Sites = []string{st.PrimaryNode}
+	}
+	return tc
 }
 
 // APIAddr is the bound client API address.
@@ -377,8 +488,20 @@ func (n *Node) Status() Status {
 	return st
 }
 
-// Close stops serving and closes the store; data stays on disk.
+// Done is closed when Close is called.
+func (n *Node) Done() <-chan struct{} { return n.done }
+
+// Close stops serving and closes the store; data stays on disk. Later
+// calls return the first call's result.
 func (n *Node) Close() error {
+	n.closeOnce.Do(func() {
+		close(n.done)
+		n.closeErr = n.close()
+	})
+	return n.closeErr
+}
+
+func (n *Node) close() error {
 	var errs []error
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -391,14 +514,17 @@ func (n *Node) Close() error {
 	if n.fo != nil {
 		n.fo.close()
 	}
+	// The endpoint closes first: a Raft RPC in flight to a peer that is
+	// already gone would otherwise hold the cell's shutdown for the
+	// transport timeout (5 s), and a mode change restarts through here.
+	if n.ep != nil {
+		errs = append(errs, n.ep.Close())
+	}
 	if c := n.Cell(); c != nil {
 		errs = append(errs, c.Close())
 	}
 	if t := n.Twin(); t != nil {
 		errs = append(errs, t.Close())
-	}
-	if n.ep != nil {
-		errs = append(errs, n.ep.Close())
 	}
 	if n.db != nil {
 		errs = append(errs, n.db.Close())
