@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -61,10 +62,36 @@ type Cluster struct {
 	cfgs  map[string]node.Config
 	nodes map[string]*node.Node
 	log   *slog.Logger
+	// closed stops automatic restarts; restartErrs records failed ones.
+	closed      bool
+	stopped     map[string]bool // by Stop, until Start
+	restartErrs []error
 }
 
 // New starts a cell and waits for a leader; it is stopped at test cleanup.
+//
+// The lab's ports are free when chosen but only bound when the nodes and
+// links start: another test binary running meanwhile (go test runs
+// packages in parallel) may take one. New then starts again on new ports
+// (up to three times) instead of failing the test.
 func New(tb testing.TB, opts Options) *Cluster {
+	tb.Helper()
+	for attempt := 1; ; attempt++ {
+		c, err := start(tb, opts)
+		if err == nil {
+			c.waitReady(opts)
+			return c
+		}
+		c.Close()
+		if !errors.Is(err, syscall.EADDRINUSE) || attempt == 3 {
+			tb.Fatalf("start cluster (attempt %d): %v", attempt, err)
+		}
+		tb.Logf("start cluster: %v; again on new ports", err)
+	}
+}
+
+// start prepares a lab and starts its links and nodes.
+func start(tb testing.TB, opts Options) (*Cluster, error) {
 	tb.Helper()
 	if opts.Sites == 0 {
 		opts.Sites = 3
@@ -86,7 +113,7 @@ func New(tb testing.TB, opts Options) *Cluster {
 	tb.Cleanup(c.Close)
 	for _, s := range l.Links.Links {
 		if _, err := c.Links.Add(s.Name, s.Listen, s.Target, s.Params); err != nil {
-			tb.Fatalf("start fault link %s: %v", s.Name, err)
+			return c, fmt.Errorf("start fault link %s: %w", s.Name, err)
 		}
 	}
 	for _, n := range l.Nodes {
@@ -109,10 +136,11 @@ func New(tb testing.TB, opts Options) *Cluster {
 		c.cfgs[n.Name] = cfg
 	}
 	for _, n := range l.Nodes {
-		c.Start(n.Name)
+		if err := c.TryStart(n.Name); err != nil {
+			return c, fmt.Errorf("start %s: %w", n.Name, err)
+		}
 	}
-	c.waitReady(opts)
-	return c
+	return c, nil
 }
 
 // waitReady waits for a leader and, in a topology with them, for the
@@ -187,6 +215,7 @@ func (c *Cluster) Start(name string) {
 	if c.nodes[name] != nil {
 		c.tb.Fatalf("start %s: already running", name)
 	}
+	delete(c.stopped, name)
 	opts := node.Options{Logger: c.log}
 	if c.writeLog != nil {
 		opts.WriteLog = func(epoch uint64, at time.Time) { c.writeLog(name, epoch, at) }
@@ -196,6 +225,77 @@ func (c *Cluster) Start(name string) {
 		c.tb.Fatalf("start %s: %v", name, err)
 	}
 	c.nodes[name] = n
+	go c.restarter(name, n)
+}
+
+// TryStart is Start returning the node's start error instead of failing
+// the test (a node expected to refuse to start).
+func (c *Cluster) TryStart(name string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.nodes[name] != nil {
+		return fmt.Errorf("start %s: already running", name)
+	}
+	delete(c.stopped, name)
+	opts := node.Options{Logger: c.log}
+	if c.writeLog != nil {
+		opts.WriteLog = func(epoch uint64, at time.Time) { c.writeLog(name, epoch, at) }
+	}
+	n, err := node.Start(c.cfgs[name], opts)
+	if err != nil {
+		return err
+	}
+	c.nodes[name] = n
+	go c.restarter(name, n)
+	return nil
+}
+
+// restarter does what `jumeau serve` does when a node asks to be
+// restarted in a new mode (a newer epoch): close it and start it again
+// from its data directory. A failed restart leaves the node stopped and
+// is logged (tests then see it missing).
+func (c *Cluster) restarter(name string, n *node.Node) {
+	var reason string
+	select {
+	case reason = <-n.Restarts():
+	case <-n.Done():
+		return
+	}
+	c.mu.Lock()
+	if c.nodes[name] != n {
+		c.mu.Unlock()
+		return
+	}
+	delete(c.nodes, name)
+	c.mu.Unlock()
+	c.log.Warn("cluster: restarting node in its new mode", "node", name, "reason", reason)
+	if err := n.Close(); err != nil {
+		c.log.Error("cluster: restart: close", "node", name, "err", err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed || c.stopped[name] || c.nodes[name] != nil {
+		return
+	}
+	opts := node.Options{Logger: c.log}
+	if c.writeLog != nil {
+		opts.WriteLog = func(epoch uint64, at time.Time) { c.writeLog(name, epoch, at) }
+	}
+	nn, err := node.Start(c.cfgs[name], opts)
+	if err != nil {
+		c.log.Error("cluster: restart failed: the node stays down", "node", name, "err", err)
+		c.restartErrs = append(c.restartErrs, fmt.Errorf("restart %s: %w", name, err))
+		return
+	}
+	c.nodes[name] = nn
+	go c.restarter(name, nn)
+}
+
+// RestartErrors returns the failures of automatic restarts so far.
+func (c *Cluster) RestartErrors() []error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]error(nil), c.restartErrs...)
 }
 
 // Stop stops a site; its data stays for a later Start.
@@ -204,6 +304,10 @@ func (c *Cluster) Stop(name string) {
 	c.mu.Lock()
 	n := c.nodes[name]
 	delete(c.nodes, name)
+	if c.stopped == nil {
+		c.stopped = map[string]bool{}
+	}
+	c.stopped[name] = true
 	c.mu.Unlock()
 	if n == nil {
 		return
@@ -222,6 +326,9 @@ func (c *Cluster) Node(name string) *node.Node {
 
 // Close stops every site and link.
 func (c *Cluster) Close() {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
 	for _, name := range c.Names() {
 		c.Stop(name)
 	}

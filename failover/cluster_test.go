@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -23,7 +24,7 @@ func ctxT(tb testing.TB, d time.Duration) context.Context {
 
 func regions(tb testing.TB, tweak func(*node.Config)) *cluster.Cluster {
 	tb.Helper()
-	return cluster.New(tb, cluster.Options{Twin: true, Witness: true, Tweak: tweak})
+	return cluster.New(tb, cluster.Options{Twin: true, Witness: true, Tweak: tweak, Verbose: os.Getenv("JUMEAU_VERBOSE") != ""})
 }
 
 // put writes through n's cell (site or promoted twin).
@@ -148,7 +149,7 @@ func TestFailover_WitnessDown(t *testing.T) {
 // TestFailover_IsolatedPrimaryFencesItself: Monaco loses both other
 // regions. Its leader stops taking writes when the lease runs out, before
 // the twin is promoted (no two writers at once); when the network heals,
-// Monaco learns the new epoch and stays fenced.
+// Monaco learns the new epoch and its sites demote themselves.
 func TestFailover_IsolatedPrimaryFencesItself(t *testing.T) {
 	c := regions(t, nil)
 	leader := c.Node(c.WaitLeader(""))
@@ -177,18 +178,21 @@ func TestFailover_IsolatedPrimaryFencesItself(t *testing.T) {
 	}
 	t.Logf("Monaco's last write %s before the twin's first", first.Sub(lastMonaco).Round(time.Millisecond))
 	c.Heal()
-	deadline = time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if fs := leader.Status().Failover; fs.Fenced && fs.Epoch == 2 {
-			break
+	// Monaco learns epoch 2 and demotes itself: every site restarts as a
+	// read-only replica of the new primary and refuses writes.
+	waitFor(t, 20*time.Second, "every Monaco site demoted to a replica", func() string {
+		for _, s := range c.Sites() {
+			n := c.Node(s)
+			if n == nil || n.Mode() != "replica" || n.Status().Failover.Epoch != 2 {
+				return s + " not a replica in epoch 2 yet"
+			}
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if fs := leader.Status().Failover; !fs.Fenced || fs.Epoch != 2 {
-		t.Fatalf("old primary after heal: %+v, want fenced in epoch 2", fs)
-	}
-	if err := put(t, leader, "after-heal", replicator.DurabilityCell); !errors.Is(err, failover.ErrFenced) {
-		t.Fatalf("write on the old primary after heal: got %v, want ErrFenced", err)
+		return ""
+	})
+	for _, s := range c.Sites() {
+		if _, err := c.Node(s).Twin().Put(ctxT(t, time.Second), "fo", "after-heal", []byte("x"), replicator.DurabilityCell); !errors.Is(err, replicator.ErrReadOnly) {
+			t.Fatalf("write on demoted %s: got %v, want ErrReadOnly", s, err)
+		}
 	}
 }
 

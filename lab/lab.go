@@ -36,6 +36,10 @@ var (
 	ErrNoLab = errors.New("lab: no lab in this directory")
 	// ErrUnknownNode: no node by that name in the lab.
 	ErrUnknownNode = errors.New("lab: unknown node")
+	// ErrUnknownLink: no fault link by that name in the lab.
+	ErrUnknownLink = errors.New("lab: unknown fault link")
+	// ErrLinkControl: the fault-link process refused or failed a request.
+	ErrLinkControl = errors.New("lab: fault-link control failed")
 )
 
 // The lab's twin.
@@ -93,6 +97,10 @@ type Options struct {
 	// WitnessRegion): every site and the twin renew or grant the primary
 	// lease with it through fault links of witnessParams.
 	Witness bool
+	// GateLog makes every node append each pass of its write gate to
+	// nodes/NAME/gate.log (`serve --gate-log`, format in history/doc.go),
+	// recorded as Node.GateLog: the history fault tests check.
+	GateLog bool
 }
 
 // withDefaults fills the zero fields of o with their defaults.
@@ -158,6 +166,8 @@ type Node struct {
 	Config  string `json:"config"`
 	Log     string `json:"log"`
 	DataDir string `json:"data_dir"`
+	// GateLog is the node's gate log (Options.GateLog; "" = none).
+	GateLog string `json:"gate_log,omitempty"`
 }
 
 // Credentials are a client's certificate files.
@@ -452,6 +462,9 @@ func Prepare(opts Options) (*Lab, error) {
 			Config: filepath.Join(nd, "jumeau.yaml"), Log: filepath.Join(nd, "jumeau.log"),
 			DataDir: filepath.Join(nd, "data"),
 		})
+		if opts.GateLog {
+			l.Nodes[len(l.Nodes)-1].GateLog = filepath.Join(nd, "gate.log")
+		}
 		return nil
 	}
 	for _, name := range names {
@@ -685,7 +698,11 @@ func (l *Lab) start(n *Node) error {
 	if aliveWith(n.PID, n.Config) {
 		return nil
 	}
-	pid, err := spawn(l.Binary, []string{"serve", "--config", n.Config}, n.Log)
+	args := []string{"serve", "--config", n.Config}
+	if n.GateLog != "" {
+		args = append(args, "--gate-log", n.GateLog)
+	}
+	pid, err := spawn(l.Binary, args, n.Log)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,39 @@
+package cluster
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestStackSummary(t *testing.T) {
+	block := make(chan struct{})
+	started := make(chan struct{}, 3)
+	for range 3 {
+		go func() {
+			started <- struct{}{}
+			<-block
+		}()
+	}
+	for range 3 {
+		<-started
+	}
+	defer close(block)
+
+	got := StackSummary(50)
+	want := "   3 [chan receive"
+	var line string
+	for l := range strings.Lines(got) {
+		if strings.Contains(l, "TestStackSummary.func1 at stacks_test.go:") {
+			line = l
+		}
+	}
+	if !strings.HasPrefix(line, want) {
+		t.Errorf("StackSummary: the 3 blocked goroutines: got line %q, want it to start with %q; summary:\n%s", line, want, got)
+	}
+	if strings.Contains(got, " cluster.StackSummary at") {
+		t.Errorf("StackSummary lists itself:\n%s", got)
+	}
+	if got := StackSummary(0); !strings.HasPrefix(got, "... and ") {
+		t.Errorf("StackSummary(0) = %q, want only the count of places left out", got)
+	}
+}
