@@ -1,0 +1,59 @@
+// Package drill runs a scenario (package scenarios) on a lab of real
+// jumeau processes and measures its outcome into a report (package
+// report): `jumeau drill run` (DESIGN.md section 5, issue 5).
+//
+// Run creates the lab in Options.Dir if it has none (the scenario's
+// topology, gate logs on), waits until the cell leader holds the primary
+// lease, then, from the drill's start (offset 0):
+//
+//   - a load generator writes new keys "<run id>-<8-digit sequence>" in
+//     the scenario's namespaces (round robin) at the scenario's rate,
+//     values of value_size bytes derived from the key (so a read-back
+//     proves the bytes), durabilities drawn from the mix; each write goes
+//     to the node that last acknowledged one (a Monaco site forwards to
+//     its leader) and moves to the next data node on an error, so that it
+//     finds the twin once it is promoted. Every write is recorded (history)
+//     with its send and acknowledgement times and outcome;
+//   - the timeline runs: kill (SIGKILL), pause (SIGSTOP), resume, restart
+//     of the nodes the selectors name when the step runs, link faults
+//     through the lab's fault links, attacks through the attack
+//     executors (attack.go);
+//   - every 250 ms a sample records the acknowledged and failed writes per
+//     second and the twin's lag as the cell leader reports it
+//     (cell.ship.lag_seconds), and the status of every node marks events:
+//     a new cell leader (election), a new region epoch at the witness
+//     (promotion), a refusal counted by the twin (alarm).
+//
+// When the timeline ends the load stops, paused nodes are resumed, links
+// healed and killed nodes restarted; probe writes find the primary. Then
+// it measures, never assumes:
+//
+//   - RPO: every acknowledged write is read back from the final primary
+//     (linearizable lists); the missing ones (or holding other bytes) are
+//     lost: their count, bytes and the span of their acknowledgement
+//     times, per durability too. Keys a ransomware step overwrote or
+//     deleted (at most its keys count, acknowledged before it ended, in
+//     its namespace) are not counted as lost;
+//   - RTO: for each disruptive fault (a kill or pause that hit the cell
+//     leader or the primary, a cut of cell or witness links), the time
+//     from the fault to the first write sent after it that a node
+//     acknowledged; the report's RTO is the longest. After each such fault
+//     the runner also sends probe writes (durability=cell, 64 bytes,
+//     every 25 ms) until one is acknowledged, so that the RTO does not
+//     depend on the load's mix: a promoted twin cannot acknowledge
+//     durability=twin writes while it has no twin of its own. Probes are
+//     load writes for every count of the report (and are read back);
+//   - split brain: the gate logs of the nodes (every write-gate pass with
+//     its epoch) against the epochs the witness started
+//     (history.SplitBrain);
+//   - promotions: region epochs the witness started during the drill;
+//   - integrity: after the nodes converge, every data node holds the same
+//     last WAL index and hash (the chain of each is checked by the node
+//     itself as it stores records);
+//   - tamper_detected: every forged-records, stolen-cert and replay step
+//     reported its attempts refused.
+//
+// The scenario's expectations are checked against these (report.Check),
+// the samples and events fill the report's timeline, and the lab's
+// processes are stopped unless Options.Keep.
+package drill
