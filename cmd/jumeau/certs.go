@@ -1,7 +1,11 @@
 package main
 
 import (
+	"crypto/x509"
 	"fmt"
+	"math/big"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -70,6 +74,87 @@ func newCertsCmd() *cobra.Command {
 	_ = issueCmd.MarkFlagRequired("role")
 	_ = issueCmd.MarkFlagRequired("region")
 	_ = issueCmd.MarkFlagRequired("name")
-	cmd.AddCommand(initCmd, issueCmd)
+	cmd.AddCommand(initCmd, issueCmd, newCertsRevokeCmd())
 	return cmd
+}
+
+// newCertsRevokeCmd is `jumeau certs revoke`: put certificates on the CA's
+// revocation list (a stolen or retired node or client certificate).
+func newCertsRevokeCmd() *cobra.Command {
+	var dir string
+	var certFiles, serials []string
+	cmd := &cobra.Command{
+		Use:   "revoke --dir DIR (--cert FILE | --serial HEX)...",
+		Short: "Revoke certificates: add them to DIR/ca.crl, which nodes check on every handshake and API connection",
+		Long: `Revoke certificates issued by the CA in DIR: their serial numbers are added
+to DIR/ca.crl, signed by the CA (entries already there are kept).
+
+A node reads the ca.crl next to its tls.ca file again whenever it changes,
+and refuses a revoked certificate on its next QUIC handshake and on every
+API request. QUIC connections already open stay up until they close (a
+restart of the node cuts them). Nodes whose CA file is not DIR/ca.crt need
+a copy of DIR/ca.crl next to it.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if len(certFiles) == 0 && len(serials) == 0 {
+				return fmt.Errorf("certs revoke: name what to revoke with --cert FILE or --serial HEX")
+			}
+			ca, err := pki.LoadCA(dir)
+			if err != nil {
+				return err
+			}
+			var revoke []*big.Int
+			var what []string
+			for _, f := range certFiles {
+				cert, err := revokedCert(f, ca.Certificate())
+				if err != nil {
+					return err
+				}
+				revoke = append(revoke, cert.SerialNumber)
+				id := cert.Subject.CommonName
+				if pid, err := pki.IdentityFromCert(cert); err == nil {
+					id = pid.String()
+				}
+				what = append(what, fmt.Sprintf("%x (%s, %s)", cert.SerialNumber, id, f))
+			}
+			for _, h := range serials {
+				n, ok := new(big.Int).SetString(strings.TrimPrefix(strings.ToLower(h), "0x"), 16)
+				if !ok || n.Sign() <= 0 {
+					return fmt.Errorf("certs revoke: --serial %q: want the certificate's serial number in hex (openssl x509 -noout -serial -in FILE)", h)
+				}
+				revoke = append(revoke, n)
+				what = append(what, fmt.Sprintf("%x", n))
+			}
+			if err := ca.Revoke(dir, revoke...); err != nil {
+				return err
+			}
+			for _, w := range what {
+				fmt.Fprintf(cmd.OutOrStdout(), "revoked %s\n", w)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "revocation list: %s (nodes refuse these certificates from their next handshake)\n", filepath.Join(dir, pki.CRLFile))
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&dir, "dir", "pki", "directory of the CA")
+	fl.StringArrayVar(&certFiles, "cert", nil, "certificate file (PEM) to revoke; repeatable")
+	fl.StringArrayVar(&serials, "serial", nil, "serial number (hex) of a certificate to revoke; repeatable")
+	return cmd
+}
+
+// revokedCert reads the certificate to revoke from file and checks that
+// ca issued it (a serial of another CA would revoke nothing).
+func revokedCert(file string, ca *x509.Certificate) (*x509.Certificate, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("certs revoke: %w", err)
+	}
+	certs, err := pki.ParseCertificatesPEM(data)
+	if err != nil {
+		return nil, fmt.Errorf("certs revoke: %s: %w", file, err)
+	}
+	if err := certs[0].CheckSignatureFrom(ca); err != nil {
+		return nil, fmt.Errorf("certs revoke: %s was not issued by this CA (%s): %w", file, ca.Subject.CommonName, err)
+	}
+	return certs[0], nil
 }
