@@ -28,6 +28,7 @@ type clientFlags struct {
 	labDir    string
 	node      string
 	timeout   time.Duration
+	keyDir    string // drill run --live: where the drill key lives
 }
 
 func (f *clientFlags) register(cmd *cobra.Command) {
@@ -313,6 +314,9 @@ type failoverDoc struct {
 	HeardAgoMS       int64  `json:"heard_ago_ms,omitempty"`
 	LeaseLeftMS      int64  `json:"lease_left_ms,omitempty"`
 	Promotion        string `json:"promotion,omitempty"`
+	Mode             string `json:"mode,omitempty"`
+	StartIndex       uint64 `json:"start_index,omitempty"`
+	ForkedTail       string `json:"forked_tail,omitempty"`
 }
 
 // primary names the epoch's primary as region/node (region alone when

@@ -19,9 +19,9 @@ import (
 func newFailoverCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "failover",
-		Short: "Region failover: every node's epoch, primary, lease and promotion state; promote the twin",
+		Short: "Region failover: epochs, leases and promotion state; promote the twin; switch over; inspect a forked tail",
 	}
-	cmd.AddCommand(newFailoverStatusCmd(), newFailoverPromoteCmd())
+	cmd.AddCommand(newFailoverStatusCmd(), newFailoverPromoteCmd(), newFailoverSwitchoverCmd(), newFailoverTailCmd())
 	return cmd
 }
 
@@ -120,7 +120,7 @@ var shortStates = map[string]bool{"": true, "waiting": true, "promoted": true}
 // agree on the epoch.
 func printFailover(w io.Writer, rows []failoverRow) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NODE\tROLE\tREGION\tEPOCH\tPRIMARY\tLEASE\tHEARD\tFENCED\tTWIN LAG\tPROMOTION")
+	fmt.Fprintln(tw, "NODE\tROLE\tMODE\tREGION\tEPOCH\tPRIMARY\tLEASE\tHEARD\tFENCED\tTWIN LAG\tPROMOTION")
 	for _, r := range rows {
 		if r.Error != "" {
 			fmt.Fprintf(tw, "%s\tunreachable: %s\n", r.Name, strings.ReplaceAll(r.Error, "\t", " "))
@@ -128,7 +128,7 @@ func printFailover(w io.Writer, rows []failoverRow) {
 		}
 		f := r.Failover
 		if f == nil {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t-\t-\t-\t-\t-\t%s\t(no failover section: an older version)\n", r.Name, r.Role, r.Region, lagText(r.TwinLag))
+			fmt.Fprintf(tw, "%s\t%s\t-\t%s\t-\t-\t-\t-\t-\t%s\t(no failover section: an older version)\n", r.Name, r.Role, r.Region, lagText(r.TwinLag))
 			continue
 		}
 		fenced := "no"
@@ -145,7 +145,11 @@ func printFailover(w io.Writer, rows []failoverRow) {
 		case !shortStates[promo]:
 			promo = "see below"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, r.Role, r.Region, f.Epoch, f.primary(),
+		mode := f.Mode
+		if mode == "" {
+			mode = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, r.Role, mode, r.Region, f.Epoch, f.primary(),
 			leaseText(r.Role, r.RaftState, f), heardText(r.Role, r.RaftState, f), fenced, lagText(r.TwinLag), promo)
 	}
 	tw.Flush()
@@ -153,6 +157,9 @@ func printFailover(w io.Writer, rows []failoverRow) {
 	for _, r := range rows {
 		if f := r.Failover; f != nil && !shortStates[f.Promotion] {
 			fmt.Fprintf(w, "promotion %s: %s\n", r.Name, f.Promotion)
+		}
+		if f := r.Failover; f != nil && f.ForkedTail != "" {
+			fmt.Fprintf(w, "forked tail %s: %s (inspect: jumeau failover tail %s)\n", r.Name, f.ForkedTail, f.ForkedTail)
 		}
 		if f := r.Failover; f != nil && (top == nil || f.Epoch > top.Epoch) {
 			top = f

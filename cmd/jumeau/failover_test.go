@@ -27,16 +27,16 @@ const (
 	leaderFailoverJSON = `{"name":"site-a","role":"site","region":"monaco","version":"dev","uptime":"1m",
  "cell":{"raft_state":"Leader","leader":"site-a","term":3,"commit_index":120,"applied_index":120,"wal_last_index":100,"wal_last_hash":"0011",
   "ship":{"twin":"lux-1","active":true,"connected":true,"ack_known":true,"acked_index":90,"lag_records":10,"lag_bytes":20480,"lag_seconds":1.5}},
- "failover":{"epoch":1,"primary_region":"monaco","lease_valid":true,"lease_expires_in_ms":1800,"fenced":false}}`
+ "failover":{"epoch":1,"primary_region":"monaco","lease_valid":true,"lease_expires_in_ms":1800,"fenced":false,"mode":"cell"}}`
 	followerFailoverJSON = `{"name":"site-b","role":"site","region":"monaco","version":"dev","uptime":"1m",
  "cell":{"raft_state":"Follower","leader":"site-a","term":3,"ship":{"twin":"lux-1","active":false}},
- "failover":{"epoch":1,"primary_region":"monaco","lease_valid":false,"fenced":false}}`
+ "failover":{"epoch":1,"primary_region":"monaco","lease_valid":false,"fenced":false,"mode":"cell"}}`
 	twinFailoverJSON = `{"name":"lux-1","role":"twin","region":"luxembourg","version":"dev","uptime":"1m",
  "twin":{"name":"lux-1","primary_region":"monaco","epoch":1,"wal_last_index":90},
- "failover":{"epoch":1,"primary_region":"monaco","lease_valid":false,"fenced":false,"heard_ago_ms":3500,
+ "failover":{"epoch":1,"primary_region":"monaco","lease_valid":false,"fenced":false,"mode":"twin","heard_ago_ms":3500,
   "promotion":"ALARM: primary lost but automatic promotion withheld: last known lag 200000 records exceeds max_loss_records 100000"}}`
 	witnessFailoverJSON = `{"name":"witness-1","role":"witness","region":"witness","version":"dev","uptime":"1m",
- "failover":{"epoch":2,"primary_region":"luxembourg","primary_node":"lux-1","lease_valid":false,"fenced":false,"heard_ago_ms":120,"lease_left_ms":1700}}`
+ "failover":{"epoch":2,"primary_region":"luxembourg","primary_node":"lux-1","lease_valid":false,"fenced":false,"heard_ago_ms":120,"lease_left_ms":1700,"mode":"witness"}}`
 )
 
 // runOut runs a command line and returns what it printed.
@@ -176,10 +176,10 @@ func TestFailoverStatus_Table(t *testing.T) {
 		}
 	}
 	for name, want := range map[string]string{
-		"site-a":        "site-a site monaco 1 monaco valid, expires in 1.8s - no 10 rec, 1.500s -",
-		"site-b":        "site-b site monaco 1 monaco - - no - -",
-		lab.TwinName:    "lux-1 twin luxembourg 1 monaco none granted 3.5s ago no - see below",
-		lab.WitnessName: "witness-1 witness witness 2 luxembourg/lux-1 granted, 1.7s left 120ms ago - - -",
+		"site-a":        "site-a site cell monaco 1 monaco valid, expires in 1.8s - no 10 rec, 1.500s -",
+		"site-b":        "site-b site cell monaco 1 monaco - - no - -",
+		lab.TwinName:    "lux-1 twin twin luxembourg 1 monaco none granted 3.5s ago no - see below",
+		lab.WitnessName: "witness-1 witness witness witness 2 luxembourg/lux-1 granted, 1.7s left 120ms ago - - -",
 	} {
 		if got := strings.Join(lines[name], " "); got != want {
 			t.Errorf("%s line: got %q, want %q\n%s", name, got, want, out)

@@ -6,15 +6,17 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/viper"
 
+	"github.com/monaco-sovereign/jumeau/history"
 	"github.com/monaco-sovereign/jumeau/node"
 )
 
 func newServeCmd() *cobra.Command {
-	var cfgFile string
+	var cfgFile, gateLog string
 	v := viper.New()
 	cmd := &cobra.Command{
 		Use:   "serve --config FILE",
@@ -34,22 +36,51 @@ are an error.`,
 			logger := newLogger(cfg.Log.Level, cfg.Log.Format)
 			ctx, cancel := context.WithCancelCause(cmd.Context())
 			defer cancel(nil)
-			n, err := node.Start(cfg, node.Options{Logger: logger, RaftLog: os.Stderr, OnFatal: func(err error) { cancel(err) }})
-			if err != nil {
-				return err
+			var writeLog func(epoch uint64, at time.Time)
+			if gateLog != "" {
+				// Fault tests: every write-gate pass, one line each (history/doc.go).
+				g, err := history.OpenGateLog(gateLog, func(err error) {
+					logger.Error("gate log: a write failed; the fault test's history is incomplete", "file", gateLog, "err", err)
+				})
+				if err != nil {
+					return err
+				}
+				defer g.Close()
+				writeLog = g.Pass
 			}
-			<-ctx.Done()
-			logger.Info("shutting down")
-			cerr := n.Close()
-			if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
-				return fmt.Errorf("stopped: %w", cause)
+			for {
+				n, err := node.Start(cfg, node.Options{Logger: logger, RaftLog: os.Stderr, OnFatal: func(err error) { cancel(err) }, WriteLog: writeLog})
+				if err != nil {
+					return err
+				}
+				select {
+				case reason := <-n.Restarts():
+					// A newer region epoch changed this node's mode
+					// (demoted, rejoining, promoted, stepping down):
+					// reopen the data directory in the new mode.
+					logger.Warn("restarting the node in its new mode", "reason", reason)
+					if err := n.Close(); err != nil {
+						// The data is on disk; what failed to close
+						// (a request cut short) does not stop the restart.
+						logger.Warn("restart: the node did not close cleanly", "err", err)
+					}
+					continue
+				case <-ctx.Done():
+				}
+				logger.Info("shutting down")
+				cerr := n.Close()
+				if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+					return fmt.Errorf("stopped: %w", cause)
+				}
+				return cerr
 			}
-			return cerr
 		},
 	}
 	cmd.Flags().StringVar(&cfgFile, "config", "", "configuration file (YAML)")
 	cmd.Flags().String("log-level", "", "override log.level (debug, info, warn, error)")
 	cmd.Flags().String("data-dir", "", "override node.data_dir")
+	cmd.Flags().StringVar(&gateLog, "gate-log", "", "append every write-gate pass (\"<unix-nanos> <epoch>\") to FILE, for fault tests")
+	_ = cmd.Flags().MarkHidden("gate-log")
 	_ = v.BindPFlag("log.level", cmd.Flags().Lookup("log-level"))
 	_ = v.BindPFlag("node.data_dir", cmd.Flags().Lookup("data-dir"))
 	return cmd
