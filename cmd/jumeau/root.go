@@ -26,6 +26,7 @@ with per-namespace data keys and records them in a hash-chained WAL.`,
 		newFailoverCmd(),
 		newLabCmd(),
 		newBenchCmd(),
+		newDrillCmd(),
 		newVersionCmd(),
 	)
 	return root

@@ -1,0 +1,343 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/monaco-sovereign/jumeau/drill"
+	"github.com/monaco-sovereign/jumeau/report"
+	"github.com/monaco-sovereign/jumeau/scenarios"
+)
+
+// loadScenario reads NAME|FILE: a file when one exists at that path (or
+// the argument looks like a path), else a built-in.
+func loadScenario(arg string) (*scenarios.Scenario, error) {
+	if _, err := os.Stat(arg); err == nil || strings.ContainsRune(arg, os.PathSeparator) || strings.HasSuffix(arg, ".yaml") || strings.HasSuffix(arg, ".yml") {
+		return scenarios.Load(arg)
+	}
+	s, err := scenarios.Builtin(arg)
+	if errors.Is(err, scenarios.ErrUnknownBuiltin) {
+		return nil, fmt.Errorf("%w (or give the path of a scenario file)", err)
+	}
+	return s, err
+}
+
+func newDrillRunCmd() *cobra.Command {
+	var labDir, reportDir, writesFile string
+	var asJSON, keep, verbose, live bool
+	var scale float64
+	var cf clientFlags
+	cmd := &cobra.Command{
+		Use:   "run NAME|FILE [--lab DIR | --live (--lab DIR | --endpoint TWIN --ca CA --cert ADMIN.crt --key ADMIN.key)] [--json] [--report DIR] [--scale F] [--keep]",
+		Short: "Run a drill on a lab (created if needed) and measure RPO, RTO and the scenario's checks",
+		Long: `Run a built-in scenario (jumeau drill list) or a scenario file on the lab in
+DIR, created with the scenario's topology if DIR has none. A load generator
+writes during the whole drill and records every write; the timeline's
+faults and attacks run at their offsets; then the drill measures, never
+assumes: RPO (acknowledged writes missing on the primary, read back),
+RTO (fault to the first write accepted after it), split brain (the nodes'
+gate logs against the witness's epochs), promotions, integrity (every
+node on the same WAL) and tamper detection, and checks the scenario's
+expectations.
+
+Progress goes to standard error; the result table (or --json) to standard
+output. --report DIR saves the signed report.json and report.html in the
+drill history DIR (the drill key, drill.key and drill.pub, is created in
+the lab directory if absent). The exit status is 1 when a check failed
+(the report is still printed and saved), 2 when the drill could not run.
+
+--live runs the non-disruptive drill against a running deployment instead:
+the twin (the single --endpoint, with admin credentials, or the twin of
+--lab) clones its store from a Pebble checkpoint, verifies the clone's hash
+chain and state, promotes the clone in isolation (a cell of one on a
+loopback endpoint that knows no peer, with a copy of the keyring), times
+its first accepted write (RTO), and throws it away; replication never
+stops. The scenario's rto and integrity expectations are checked; the
+others need real faults (lab drills). With --report, the drill key is
+created in --key-dir.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := loadScenario(args[0])
+			if err != nil {
+				return err
+			}
+			if live {
+				c, err := liveClient(labDir, &cf, cmd.Flags().Changed("lab"))
+				if err != nil {
+					return err
+				}
+				defer c.Close()
+				ctx, cancel := context.WithTimeout(cmd.Context(), cf.timeout)
+				defer cancel()
+				rep, err := runLiveDrill(ctx, c, s)
+				if err != nil {
+					return err
+				}
+				return finishDrill(cmd, rep, asJSON, reportDir, keyDir(labDir, cf.keyDir, cmd.Flags().Changed("lab")))
+			}
+			bin, err := os.Executable()
+			if err != nil {
+				return err
+			}
+			level := slog.LevelWarn
+			if verbose {
+				level = slog.LevelDebug
+			}
+			rep, err := drill.Run(cmd.Context(), drill.Options{
+				Dir: labDir, Binary: bin, Scenario: s, Scale: scale, Keep: keep, Version: version, WritesFile: writesFile,
+				Progress: cmd.ErrOrStderr(),
+				Logger:   slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level})),
+			})
+			if err != nil {
+				return err
+			}
+			return finishDrill(cmd, rep, asJSON, reportDir, labDir)
+		},
+	}
+	cmd.Flags().BoolVar(&live, "live", false, "the live, non-disruptive drill on a running deployment's twin (see above)")
+	cmd.Flags().StringSliceVar(&cf.endpoints, "endpoint", nil, "with --live: the twin's API address host:port")
+	cmd.Flags().StringVar(&cf.ca, "ca", "", "with --live --endpoint: CA certificate of the deployment")
+	cmd.Flags().StringVar(&cf.cert, "cert", "", "with --live --endpoint: admin certificate")
+	cmd.Flags().StringVar(&cf.key, "key", "", "with --live --endpoint: admin private key")
+	cmd.Flags().StringVar(&cf.keyDir, "key-dir", "", "with --live --endpoint --report: directory of the drill key (drill.key, drill.pub; created if absent)")
+	cmd.Flags().DurationVar(&cf.timeout, "timeout", 2*time.Minute, "with --live: how long the twin may take")
+	cmd.Flags().StringVar(&labDir, "lab", ".lab", "lab directory (created with the scenario's topology if it holds no lab)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, `print the report as JSON: {"scenario","passed","rpo","rto_ms","checks","timeline",...}`)
+	cmd.Flags().StringVar(&reportDir, "report", "", "save the signed report.json and report.html in this drill history directory")
+	cmd.Flags().Float64Var(&scale, "scale", 1, "multiply every offset and duration of the timeline (0.5: a drill of half the length); the expectations are not scaled")
+	cmd.Flags().BoolVar(&keep, "keep", false, "leave the lab running after the drill")
+	cmd.Flags().StringVar(&writesFile, "writes", "", "write the load's history to FILE, one JSON line per write {key, node, durability, acked, wal_index, sent, done}")
+	cmd.Flags().BoolVar(&verbose, "verbose", false, "debug logs on standard error")
+	return cmd
+}
+
+// keyDir is where the drill key lives: the lab directory, else --key-dir.
+func keyDir(labDir, flagDir string, labSet bool) string {
+	if flagDir != "" || !labSet {
+		return flagDir
+	}
+	return labDir
+}
+
+// finishDrill prints the report, saves it signed with --report, and maps
+// a failed check to exit status 1.
+func finishDrill(cmd *cobra.Command, rep *report.Report, asJSON bool, reportDir, keys string) error {
+	out := cmd.OutOrStdout()
+	if asJSON {
+		if err := report.WriteJSON(out, rep); err != nil {
+			return err
+		}
+	} else {
+		printDrillResult(out, rep)
+	}
+	if reportDir != "" {
+		if keys == "" {
+			return errors.New("drill run: --report needs a drill key: pass --key-dir DIR (drill.key and drill.pub are created there if absent)")
+		}
+		if err := report.GenerateKey(keys); err != nil {
+			return err
+		}
+		signer, err := report.LoadSigner(filepath.Join(keys, report.KeyFile))
+		if err != nil {
+			return err
+		}
+		path, err := report.History{Dir: reportDir}.Save(rep, signer)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(cmd.ErrOrStderr(), "report: %s\n        %s\n", path, filepath.Join(filepath.Dir(path), report.HTMLFile))
+	}
+	if !rep.Passed {
+		failed := 0
+		for _, c := range rep.Checks {
+			if !c.Passed {
+				failed++
+			}
+		}
+		return &exitError{code: 1, err: fmt.Errorf("drill %s did not pass: %d of %d checks failed", rep.Scenario, failed, len(rep.Checks))}
+	}
+	return nil
+}
+
+// printDrillResult writes the summary and the checks table.
+func printDrillResult(w io.Writer, r *report.Report) {
+	verdict := "PASS"
+	if !r.Passed {
+		verdict = "FAIL"
+	}
+	fmt.Fprintf(w, "drill %s: %s\n", r.Scenario, verdict)
+	if r.Mode == report.ModeLive {
+		fmt.Fprintf(w, "  RTO   %d ms (promotion of an isolated clone of the twin, to its first accepted write)\n", r.RTOMs)
+		fmt.Fprintf(w, "  RPO   not measured: a live drill loses nothing by design (lab drills measure it)\n")
+	} else {
+		fmt.Fprintf(w, "  RPO   %d acknowledged writes lost (%d B), window %d ms\n", r.RPO.LostWrites, r.RPO.LostBytes, r.RPO.WindowMs)
+		fmt.Fprintf(w, "  RTO   %d ms\n", r.RTOMs)
+		fmt.Fprintf(w, "  load  %d writes sent, %d acknowledged, %d failed\n", r.Load.Sent, r.Load.Acked, r.Load.Failed)
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  CHECK\tEXPECTED\tMEASURED\tRESULT")
+	for _, c := range r.Checks {
+		res := "pass"
+		if !c.Passed {
+			res = "FAIL"
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", c.Name, c.Expected, c.Measured, res)
+	}
+	tw.Flush()
+	for _, f := range r.Findings {
+		fmt.Fprintf(w, "  - %s\n", f)
+	}
+}
+
+// historyRow is one element of `drill history --json`.
+type historyRow struct {
+	Time     time.Time  `json:"time"`
+	Scenario string     `json:"scenario"`
+	Passed   bool       `json:"passed"`
+	RPO      report.RPO `json:"rpo"`
+	RTOMs    int64      `json:"rto_ms"`
+	Path     string     `json:"path"`
+	KeyID    string     `json:"key_id,omitempty"`
+	Verified bool       `json:"verified"`
+	Error    string     `json:"error,omitempty"`
+}
+
+func newDrillHistoryCmd() *cobra.Command {
+	var dir, key string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "history --dir DIR [--key PUB] [--json]",
+		Short: "List the drills of a drill history, newest first (verified with --key)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			h := report.History{Dir: dir}
+			if key != "" {
+				v, err := report.LoadVerifier(key)
+				if err != nil {
+					return err
+				}
+				h.Verifier = v
+			}
+			entries, err := h.List()
+			if err != nil {
+				return err
+			}
+			rows := []historyRow{}
+			for _, e := range entries {
+				row := historyRow{Time: e.Time, Scenario: e.Scenario, Passed: e.Passed, RPO: e.RPO, RTOMs: e.RTOMs, Path: e.Path, KeyID: e.KeyID, Verified: e.Verified}
+				if e.Err != nil {
+					row.Error = e.Err.Error()
+				}
+				rows = append(rows, row)
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				enc := json.NewEncoder(out)
+				enc.SetIndent("", "  ")
+				return enc.Encode(rows)
+			}
+			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "TIME (UTC)\tSCENARIO\tRESULT\tLOST WRITES\tRTO\tSIGNATURE\tREPORT")
+			for _, r := range rows {
+				res := "PASS"
+				if !r.Passed {
+					res = "FAIL"
+				}
+				sig := "not checked (--key)"
+				switch {
+				case r.Error != "":
+					sig, res = "ERROR: "+r.Error, "?"
+				case r.Verified:
+					sig = "verified " + r.KeyID
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d ms\t%s\t%s\n", r.Time.UTC().Format("2006-01-02 15:04:05"), r.Scenario, res, r.RPO.LostWrites, r.RTOMs, sig, r.Path)
+			}
+			tw.Flush()
+			for _, r := range rows {
+				if r.Error != "" {
+					return &exitError{code: 1, err: fmt.Errorf("drill history %s: some reports do not verify", dir)}
+				}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&dir, "dir", "", "drill history directory (the --report DIR of drill run)")
+	cmd.Flags().StringVar(&key, "key", "", "verify every report with the drill public key(s) in this PEM file (drill.pub)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	_ = cmd.MarkFlagRequired("dir")
+	return cmd
+}
+
+// findPub looks for drill.pub in the directories above path.
+func findPub(path string) (string, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", err
+	}
+	for d := filepath.Dir(abs); ; d = filepath.Dir(d) {
+		p := filepath.Join(d, report.PubFile)
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return "", err
+		}
+		if d == filepath.Dir(d) {
+			return "", fmt.Errorf("no %s in the directories above %s: give the drill public key with --key PUB", report.PubFile, path)
+		}
+	}
+}
+
+func newDrillVerifyCmd() *cobra.Command {
+	var key string
+	cmd := &cobra.Command{
+		Use:   "verify REPORT [--key PUB]",
+		Short: "Check a signed drill report (report.json) against the drill public key",
+		Long: `Verify the signature of a report.json saved by drill run --report, with the
+drill public key in PUB (default: the first drill.pub found in the
+directories above REPORT, e.g. the lab directory). Exit status 1 when the
+report or its signature was altered or the key is not trusted.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if key == "" {
+				p, err := findPub(args[0])
+				if err != nil {
+					return err
+				}
+				key = p
+			}
+			v, err := report.LoadVerifier(key)
+			if err != nil {
+				return err
+			}
+			data, err := os.ReadFile(args[0])
+			if err != nil {
+				return err
+			}
+			r, err := report.Verify(data, v)
+			if err != nil {
+				return &exitError{code: 1, err: fmt.Errorf("%s: %w", args[0], err)}
+			}
+			verdict := "passed"
+			if !r.Passed {
+				verdict = "failed"
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: signature verified with %s: drill %s of %s %s (RPO %d lost writes, RTO %d ms)\n",
+				args[0], key, r.Scenario, r.StartedAt.UTC().Format(time.RFC3339), verdict, r.RPO.LostWrites, r.RTOMs)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&key, "key", "", "drill public key PEM file (drill.pub)")
+	return cmd
+}

@@ -1,0 +1,138 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/monaco-sovereign/jumeau/drill"
+	"github.com/monaco-sovereign/jumeau/report"
+	"github.com/monaco-sovereign/jumeau/scenarios"
+)
+
+// savedReportT signs a small report with a new drill key in dir and saves
+// it in the history dir/reports; it returns the report's path.
+func savedReportT(tb testing.TB, dir string, passed bool) string {
+	tb.Helper()
+	if err := report.GenerateKey(dir); err != nil {
+		tb.Fatal(err)
+	}
+	s, err := report.LoadSigner(filepath.Join(dir, report.KeyFile))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	start := time.Date(2026, 3, 14, 9, 15, 2, 0, time.UTC)
+	r := report.New("earthquake-total", start)
+	r.RPO = report.RPO{LostWrites: 3, LostBytes: 1536, WindowMs: 12}
+	r.RTOMs = 3620
+	r.AddCheck("rto", "<= 10s", "3.62s", passed)
+	r.AddEvent(start.Add(6*time.Second), report.KindFault, "SIGKILL site-a, site-b, site-c")
+	if err := r.Finish(start.Add(20 * time.Second)); err != nil {
+		tb.Fatal(err)
+	}
+	path, err := report.History{Dir: filepath.Join(dir, "reports")}.Save(r, s)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return path
+}
+
+func TestDrillVerify(t *testing.T) {
+	dir := t.TempDir()
+	path := savedReportT(t, dir, true)
+	t.Run("explicit key", func(t *testing.T) {
+		out, _, err := drillRunT(t, nil, "drill", "verify", path, "--key", filepath.Join(dir, report.PubFile))
+		if err != nil || !strings.Contains(out, "signature verified") || !strings.Contains(out, "earthquake-total") {
+			t.Errorf("got %q, %v; want the report verified", out, err)
+		}
+	})
+	t.Run("drill.pub found above the report", func(t *testing.T) {
+		out, _, err := drillRunT(t, nil, "drill", "verify", path)
+		if err != nil || !strings.Contains(out, filepath.Join(dir, report.PubFile)) {
+			t.Errorf("got %q, %v; want it verified with %s", out, err, filepath.Join(dir, report.PubFile))
+		}
+	})
+	t.Run("altered report", func(t *testing.T) {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		altered := filepath.Join(t.TempDir(), "report.json")
+		if err := os.WriteFile(altered, bytes.Replace(b, []byte(`"lost_writes":3`), []byte(`"lost_writes":0`), 1), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, _, err = drillRunT(t, nil, "drill", "verify", altered, "--key", filepath.Join(dir, report.PubFile))
+		var ee *exitError
+		if !errors.As(err, &ee) || ee.code != 1 || !errors.Is(err, report.ErrBadSignature) {
+			t.Errorf("got %v, want exit 1 wrapping report.ErrBadSignature", err)
+		}
+	})
+	t.Run("no key anywhere", func(t *testing.T) {
+		lone := filepath.Join(t.TempDir(), "report.json")
+		b, _ := os.ReadFile(path)
+		if err := os.WriteFile(lone, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := drillRunT(t, nil, "drill", "verify", lone); err == nil || !strings.Contains(err.Error(), "--key") {
+			t.Errorf("got %v, want an error asking for --key", err)
+		}
+	})
+}
+
+func TestDrillHistory(t *testing.T) {
+	dir := t.TempDir()
+	savedReportT(t, dir, false)
+	out, _, err := drillRunT(t, nil, "drill", "history", "--dir", filepath.Join(dir, "reports"), "--key", filepath.Join(dir, report.PubFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"earthquake-total", "FAIL", "3620 ms", "verified"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("got\n%s\nwant %q in it", out, want)
+		}
+	}
+	out, _, err = drillRunT(t, nil, "drill", "history", "--dir", filepath.Join(dir, "reports"), "--json")
+	if err != nil || !strings.Contains(out, `"scenario": "earthquake-total"`) {
+		t.Errorf("--json: got %q, %v", out, err)
+	}
+}
+
+func TestDrillRun_BadArguments(t *testing.T) {
+	lab := filepath.Join(t.TempDir(), "lab")
+	for name, c := range map[string]struct {
+		args []string
+		want error
+	}{
+		"unknown built-in": {[]string{"drill", "run", "earthquake-mars", "--lab", lab}, scenarios.ErrUnknownBuiltin},
+		"missing file":     {[]string{"drill", "run", "./nope.yaml", "--lab", lab}, os.ErrNotExist},
+		"bad scale":        {[]string{"drill", "run", "earthquake-total", "--lab", lab, "--scale", "-1"}, drill.ErrOptions},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if _, _, err := drillRunT(t, nil, c.args...); !errors.Is(err, c.want) {
+				t.Errorf("got %v, want %v", err, c.want)
+			}
+		})
+	}
+	if _, err := os.Stat(lab); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a refused drill created %s (%v), want nothing", lab, err)
+	}
+}
+
+func TestPrintDrillResult(t *testing.T) {
+	r := report.New("earthquake-total", time.Unix(0, 0))
+	r.RPO = report.RPO{LostWrites: 2, LostBytes: 1024, WindowMs: 8}
+	r.RTOMs = 3620
+	r.AddCheck("rto", "<= 1ms", "3.62s", false)
+	r.AddFinding("final primary: lux-1")
+	var b bytes.Buffer
+	printDrillResult(&b, r)
+	for _, want := range []string{"drill earthquake-total: FAIL", "RPO   2 acknowledged writes lost (1024 B), window 8 ms", "RTO   3620 ms", "rto", "<= 1ms", "3.62s", "- final primary: lux-1"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("got\n%s\nwant %q in it", b.String(), want)
+		}
+	}
+}
