@@ -55,12 +55,26 @@ func upLabArgs(tb testing.TB, extra ...string) *lab.Lab {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	downLabAtCleanup(tb, dir)
+	return l
+}
+
+// downLabAtCleanup stops the lab in dir when tb ends, continuing first
+// any process a test left SIGSTOPped, and on failure logs the end of
+// every node's log.
+func downLabAtCleanup(tb testing.TB, dir string) {
+	tb.Helper()
 	tb.Cleanup(func() {
-		if cur, err := lab.Load(dir); err == nil {
-			_ = cur.Down(5 * time.Second)
+		cur, err := lab.Load(dir)
+		if err != nil {
+			return
 		}
+		for _, n := range cur.Nodes {
+			_ = cur.Resume(n.Name)
+		}
+		_ = cur.Down(5 * time.Second)
 		if tb.Failed() {
-			for _, n := range l.Nodes {
+			for _, n := range cur.Nodes {
 				b, _ := os.ReadFile(n.Log)
 				if len(b) > 4000 {
 					b = b[len(b)-4000:]
@@ -69,7 +83,6 @@ func upLabArgs(tb testing.TB, extra ...string) *lab.Lab {
 			}
 		}
 	})
-	return l
 }
 
 // runCLI runs the jumeau binary with args and returns its standard
