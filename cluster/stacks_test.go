@@ -3,6 +3,7 @@ package cluster
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestStackSummary(t *testing.T) {
@@ -19,13 +20,22 @@ func TestStackSummary(t *testing.T) {
 	}
 	defer close(block)
 
-	got := StackSummary(50)
+	// A goroutine that has sent on started may not be parked on block
+	// yet ("runnable"): poll until all three are, or the deadline.
 	want := "   3 [chan receive"
-	var line string
-	for l := range strings.Lines(got) {
-		if strings.Contains(l, "TestStackSummary.func1 at stacks_test.go:") {
-			line = l
+	var got, line string
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		got = StackSummary(50)
+		line = ""
+		for l := range strings.Lines(got) {
+			if strings.Contains(l, "TestStackSummary.func1 at stacks_test.go:") {
+				line = l
+			}
 		}
+		if strings.HasPrefix(line, want) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(time.Millisecond)
 	}
 	if !strings.HasPrefix(line, want) {
 		t.Errorf("StackSummary: the 3 blocked goroutines: got line %q, want it to start with %q; summary:\n%s", line, want, got)
