@@ -176,7 +176,11 @@ func (r *runner) fault(ctx context.Context, ev scenarios.Event) {
 	var acted []string
 	switch st.Action {
 	case scenarios.Kill:
-		acted = r.killAll(ctx, names)
+		// The fault is in effect once every SIGKILL is sent: a node the
+		// step kills can still answer a write sent before its signal
+		// (the kills go out concurrently, a few ms apart on a busy
+		// machine), which must not count as the recovery.
+		acted, now = r.killAll(ctx, names)
 		if len(acted) > 0 {
 			r.event(report.KindFault, fmt.Sprintf("SIGKILL %s", joinNames(acted)))
 		}
@@ -194,6 +198,7 @@ func (r *runner) fault(ctx context.Context, ev scenarios.Event) {
 			r.mu.Unlock()
 			acted = append(acted, n)
 		}
+		now = time.Now() // every node of the step is stopped (see Kill)
 		if len(acted) > 0 {
 			r.event(report.KindFault, fmt.Sprintf("SIGSTOP %s (hung)", joinNames(acted)))
 		}
@@ -283,8 +288,9 @@ func (r *runner) isSites(sel scenarios.Selector) bool {
 }
 
 // killAll SIGKILLs the named nodes that are up, at once, and waits until
-// they are gone; it returns those it killed.
-func (r *runner) killAll(ctx context.Context, names []string) []string {
+// they are gone; it returns those it killed and when the last signal was
+// sent (the moment none of them can take a new request).
+func (r *runner) killAll(ctx context.Context, names []string) ([]string, time.Time) {
 	var targets []string
 	for _, n := range names {
 		r.mu.Lock()
@@ -304,6 +310,7 @@ func (r *runner) killAll(ctx context.Context, names []string) []string {
 		}()
 	}
 	wg.Wait()
+	signalled := time.Now()
 	var out []string
 	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -321,7 +328,7 @@ func (r *runner) killAll(ctx context.Context, names []string) []string {
 		r.mu.Unlock()
 		out = append(out, n)
 	}
-	return out
+	return out, signalled
 }
 
 // baseline returns the faults lab up gave the link.
