@@ -173,7 +173,48 @@ func (f *forwarder) do(ctx context.Context, leader string, req *fwdRequest) (*fw
 	}
 	// A duration, not a time: the leader's clock may differ from ours.
 	req.Timeout = int64(time.Until(deadline))
-	s, err := f.c.deps.Endpoint.Open(ctx, leader, transport.KindForward)
+	// Stop waiting when the cell elects another leader: the one we asked
+	// is gone or deposed, and would otherwise hold the caller until the
+	// deadline. The watch covers opening the stream too: to a leader that
+	// was SIGKILLed, Open dials (or waits for stream credit the dead peer
+	// never grants) until the handshake timeout, and a write sent through
+	// a follower right after the leader died waited that long (2 s in the
+	// drills, the client's timeout) although a new leader was elected
+	// within 0.5 s.
+	var moved atomic.Value
+	var stream atomic.Pointer[transport.Stream]
+	openCtx, cancelOpen := context.WithCancel(ctx)
+	defer cancelOpen()
+	go func() {
+		t := time.NewTicker(20 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-openCtx.Done():
+				return
+			case <-t.C:
+			}
+			if l := f.c.Leader(); l != "" && l != leader {
+				moved.Store(l)
+				cancelOpen()
+				if s := stream.Load(); s != nil {
+					s.Close()
+				}
+				return
+			}
+		}
+	}()
+	s, err := f.c.deps.Endpoint.Open(openCtx, leader, transport.KindForward)
+	if err == nil {
+		stream.Store(s)
+	}
+	if l, ok := moved.Load().(string); ok {
+		if s != nil {
+			s.Close() // the watch may have missed it
+		}
+		// Nothing was sent: the write loop retries on the new leader.
+		return nil, fmt.Errorf("forward to leader %s: the cell elected %s while the stream was opening: %w", leader, l, ErrNoLeader)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("forward to leader %s: %w: %v", leader, ErrNoLeader, err)
 	}
@@ -182,28 +223,6 @@ func (f *forwarder) do(ctx context.Context, leader string, req *fwdRequest) (*fw
 	enc := transport.NewEncoder(s)
 	enc.SetMaxFrame(maxForwardFrame)
 	fc := &fwdConn{s: s, enc: enc, dec: transport.NewDecoder(s, maxForwardFrame)}
-	// Stop waiting when the cell elects another leader: the one we asked
-	// is gone or deposed, and would otherwise hold the caller until the
-	// deadline (the outcome stays unknown either way).
-	var moved atomic.Value
-	watch, stopWatch := context.WithCancel(ctx)
-	defer stopWatch()
-	go func() {
-		t := time.NewTicker(20 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-watch.Done():
-				return
-			case <-t.C:
-			}
-			if l := f.c.Leader(); l != "" && l != leader {
-				moved.Store(l)
-				s.Close()
-				return
-			}
-		}
-	}()
 	resp, err := fc.roundTrip(req)
 	if err != nil {
 		if l, ok := moved.Load().(string); ok {
