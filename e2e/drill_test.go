@@ -126,8 +126,12 @@ func TestDrill_ImpossibleSLA(t *testing.T) {
 	case rto.Passed || rto.Expected != "<= 1ms" || rto.Measured == "":
 		t.Errorf("rto check: got %+v, want expected \"<= 1ms\", a measured value, not passed", *rto)
 	}
-	if r.RTOMs <= 1 {
-		t.Errorf("got rto_ms %d, want more than 1 ms (a real failover)", r.RTOMs)
+	// The twin promotes itself only after failover.detect_after (3 s in
+	// the lab) without hearing from the primary, which it last heard at
+	// most a few hundred ms before the kill: a shorter RTO counts a write
+	// a dying site acknowledged (make demo once reported 2 ms).
+	if r.RTOMs < 2000 {
+		t.Errorf("got rto_ms %d, want at least 2000 (detect_after is 3 s: a real failover)", r.RTOMs)
 	}
 	for _, c := range r.Checks {
 		if c.Name != "rto" && !c.Passed {
