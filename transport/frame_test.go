@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"reflect"
 	"strings"
@@ -237,6 +238,18 @@ func TestFrame_Unmarshal(t *testing.T) {
 			t.Fatalf("got %v, want %v", got, want)
 		}
 	})
+	// go-msgpack decodes these into an interface without complaint (the
+	// empty ext16 by swallowing the 0x30 after it): only the body check
+	// refuses them.
+	for _, body := range [][]byte{{0xc8, 0x00, 0x00, 0x30, 0x30}, {0xd4, 0x05, 0x00}, {0x91, 0xc7, 0x01, 0x05, 0x00}} {
+		t.Run(fmt.Sprintf("ext-into-interface-% x", body), func(t *testing.T) {
+			var v any
+			err := Frame{Type: 1, Body: body}.Unmarshal(&v)
+			if got, want := err, ErrFrameCorrupt; !errors.Is(got, want) {
+				t.Fatalf("got %v (value %#v), want %v", got, v, want)
+			}
+		})
+	}
 	t.Run("timestamp", func(t *testing.T) {
 		want := time.Date(2026, 11, 24, 15, 0, 0, 123, time.UTC)
 		var buf bytes.Buffer
