@@ -93,6 +93,24 @@ type Config struct {
 	// AcceptBacklog is the length of each kind's accept queue. A stream
 	// that finds the queue full waits for Accept.
 	AcceptBacklog int
+	// Members, if set, says which identities belong to the deployment and
+	// which stream kinds each may use (members.go): a connection from any
+	// other certificate is refused in the handshake, a stream of a kind the
+	// peer has no business on is refused like a role the policy refuses.
+	// nil checks the role policy only (tools and tests); a node always
+	// sets it.
+	Members *Members
+	// MaxConns bounds the connections peers have open to this endpoint; a
+	// connection over it is closed at once (code 0x23).
+	MaxConns int
+	// MaxConnsPerPeer bounds the connections one identity has open to this
+	// endpoint (a node dials one and reuses it; a restarted node's old one
+	// is reset); one over it is closed at once (code 0x23).
+	MaxConnsPerPeer int
+	// RevocationCheckEvery is how often the certificates of open
+	// connections are checked against the revocation list: a connection
+	// whose peer was revoked is closed (code 0x22).
+	RevocationCheckEvery time.Duration
 }
 
 // DefaultConfig returns a Config with the default policy and timeouts; set
@@ -104,6 +122,11 @@ func DefaultConfig() Config {
 		IdleTimeout:      30 * time.Second,
 		KeepAlivePeriod:  5 * time.Second,
 		AcceptBacklog:    64,
+		MaxConns:         256,
+		MaxConnsPerPeer:  8,
+		// The check stats the revocation list file and looks up a
+		// serial per connection: cheap at this rate.
+		RevocationCheckEvery: time.Second,
 	}
 }
 
@@ -152,6 +175,15 @@ func (c Config) Validate() error {
 	}
 	if c.AcceptBacklog <= 0 {
 		errs = append(errs, fmt.Errorf("transport: Config.AcceptBacklog %d must be positive (default 64)", c.AcceptBacklog))
+	}
+	if c.MaxConns <= 0 {
+		errs = append(errs, fmt.Errorf("transport: Config.MaxConns %d must be positive (default 256)", c.MaxConns))
+	}
+	if c.MaxConnsPerPeer <= 0 || c.MaxConnsPerPeer > c.MaxConns {
+		errs = append(errs, fmt.Errorf("transport: Config.MaxConnsPerPeer %d must be positive and at most MaxConns %d (default 8)", c.MaxConnsPerPeer, c.MaxConns))
+	}
+	if c.RevocationCheckEvery <= 0 {
+		errs = append(errs, fmt.Errorf("transport: Config.RevocationCheckEvery %v must be positive (default 1s)", c.RevocationCheckEvery))
 	}
 	return errors.Join(errs...)
 }

@@ -32,10 +32,11 @@
 //	5       1     kind: 1 raft, 2 forward, 3 ship, 4 lease, 5 control
 //
 // The acceptor reads it within Config.HandshakeTimeout and checks the
-// opener's certificate role against Config.Policy[kind]. A bad magic or
-// version resets the stream with application error code 0x11; an unknown
-// kind or a role not allowed resets it with 0x10, which the opener's next
-// Read or Write reports as ErrRefused. Accepted streams are queued per kind
+// opener's certificate role against Config.Policy[kind], then its identity
+// against Config.Members (below). A bad magic or version resets the stream
+// with application error code 0x11; an unknown kind, a role not allowed or
+// an identity with no business on the kind resets it with 0x10, which the
+// opener's next Read or Write reports as ErrRefused. Accepted streams are queued per kind
 // for Accept. After the header the stream carries whatever its kind
 // defines: raft's own encoding for KindRaft, frames (below) for the others.
 //
@@ -48,6 +49,47 @@
 //	conn   0x00  endpoint closed
 //	conn   0x20  peer identity mismatch (dialer side)
 //	conn   0x21  peer identity refused
+//	conn   0x22  peer certificate revoked while connected
+//	conn   0x23  too many connections (MaxConns, MaxConnsPerPeer)
+//
+// # Who may speak: stream kind x identity
+//
+// A certificate from the deployment CA proves who a peer is; it does not
+// make the peer a member. With Config.Members set (every jumeau node sets
+// it from its peers entries and cell.sites), the TLS handshake refuses any
+// certificate whose role, region and name are not exactly one of the
+// deployment's nodes, and whose role may use no stream kind: API clients,
+// admins and auditors never hold a QUIC connection. Then each stream is
+// admitted by this matrix (acceptor's view; an opener applies it to the
+// peer it opens to). "voter": a voter of the Raft cell this node belongs
+// to now, in its region with its role; "other region": any node of another
+// region than this node's.
+//
+//	peer identity                     raft   forward  ship          lease  control
+//	site of this node's cell (voter)  yes    yes      no            yes    yes
+//	site, not a voter now (replica)   no     no       other region  yes    yes
+//	twin of the deployment            no     no       other region  yes    yes
+//	witness of the deployment         no     no       no            yes    yes
+//	valid certificate, not a node     no     no       no            no     no
+//	a node's name, other role/region  no     no       no            no     no
+//	client, admin, auditor            no     no       no            no     no
+//
+// A witness accepts only lease and control streams. Which cell a node
+// votes in follows its mode: a site in its cell votes with cell.sites; a
+// demoted site (replica) and an unpromoted twin vote nowhere; a promoted
+// twin is a one-node cell. The lease protocol (package failover) then
+// checks the region of the primary and the epoch, and only a twin may be
+// promoted; the twin's receiver checks that a Ship sender is a site of the
+// primary region or the epoch's primary. Refusals count in
+// jumeau_transport_peers_refused_total{kind,reason} (kind "connection" for
+// handshakes) and are logged at most once per 10 s per peer, kind and
+// reason. TestEndpoint_admit holds this matrix.
+//
+// Every RevocationCheckEvery (1 s) the endpoint checks the certificates of
+// its open connections against the CA's revocation list and closes those
+// of revoked peers (0x22); new handshakes check it too. At most MaxConns
+// (256) connections from peers, and MaxConnsPerPeer (8) from one identity,
+// stay open; a connection over either is closed at once (0x23).
 //
 // # Frames
 //

@@ -63,6 +63,8 @@ const (
 	connClosed       quic.ApplicationErrorCode = 0x00
 	connPeerMismatch quic.ApplicationErrorCode = 0x20
 	connBadIdentity  quic.ApplicationErrorCode = 0x21
+	connRevoked      quic.ApplicationErrorCode = 0x22
+	connTooMany      quic.ApplicationErrorCode = 0x23
 )
 
 // Stream header (see doc.go).
@@ -105,10 +107,13 @@ type Endpoint struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
+	refusals *refusalLog
+
 	mu      sync.Mutex
 	closed  bool
 	peers   map[string]*peerConn // dialed connections by peer name
-	inbound map[*quic.Conn]struct{}
+	inbound map[*quic.Conn]pki.Identity
+	perPeer map[pki.Identity]int // inbound connections by identity
 }
 
 // peerConn is a dialed connection, or a dial in progress that concurrent
@@ -140,12 +145,14 @@ func Listen(cfg Config) (*Endpoint, error) {
 	}
 	id := cfg.TLS.Identity
 	e := &Endpoint{
-		cfg:     cfg,
-		log:     logger.With("node", id.Name),
-		id:      id,
-		m:       newMetrics(id.Name),
-		peers:   make(map[string]*peerConn),
-		inbound: make(map[*quic.Conn]struct{}),
+		cfg:      cfg,
+		log:      logger.With("node", id.Name),
+		id:       id,
+		m:        newMetrics(id.Name),
+		peers:    make(map[string]*peerConn),
+		inbound:  make(map[*quic.Conn]pki.Identity),
+		perPeer:  make(map[pki.Identity]int),
+		refusals: newRefusalLog(logger.With("node", id.Name), refusalLogEvery),
 	}
 	for k, roles := range cfg.Policy {
 		e.policy[k] = slices.Clone(roles)
@@ -182,6 +189,7 @@ func Listen(cfg Config) (*Endpoint, error) {
 	}
 	e.ctx, e.cancel = context.WithCancel(context.Background())
 	e.wg.Go(e.acceptConns)
+	e.wg.Go(e.checkRevocations)
 	e.log.Info("transport listening", "addr", e.udp.LocalAddr().String(), "identity", id.String())
 	return e, nil
 }
@@ -222,9 +230,15 @@ func (e *Endpoint) serverTLS() *tls.Config {
 			}
 			c := base.Clone()
 			c.VerifyConnection = func(cs tls.ConnectionState) error {
-				if _, err := pki.VerifyPeer(cs, pool); err != nil {
+				id, err := pki.VerifyPeer(cs, pool)
+				if err != nil {
 					e.m.handshakeFailures.WithLabelValues("in").Inc()
-					e.log.Warn("refused TLS peer", "remote", remote, "err", err)
+					e.refusals.warn("refused TLS peer", "tls:"+remote, "remote", remote, "err", err)
+					return err
+				}
+				if err := e.member(id); err != nil {
+					e.m.handshakeFailures.WithLabelValues("in").Inc()
+					e.refuse(kindConnection, reasonNotMember, id, remote, err)
 					return err
 				}
 				return nil
@@ -273,11 +287,30 @@ func (e *Endpoint) serveConn(conn *quic.Conn) {
 		_ = conn.CloseWithError(connClosed, "endpoint closed")
 		return
 	}
-	e.inbound[conn] = struct{}{}
+	var over error
+	switch {
+	case len(e.inbound) >= e.cfg.MaxConns:
+		over = fmt.Errorf("endpoint has %d connections open (MaxConns %d)", len(e.inbound), e.cfg.MaxConns)
+	case e.perPeer[peer] >= e.cfg.MaxConnsPerPeer:
+		over = fmt.Errorf("%s has %d connections open (MaxConnsPerPeer %d)", peer, e.perPeer[peer], e.cfg.MaxConnsPerPeer)
+	default:
+		e.inbound[conn] = peer
+		e.perPeer[peer]++
+		e.m.conns.Set(float64(len(e.inbound)))
+	}
 	e.mu.Unlock()
+	if over != nil {
+		e.refuse(kindConnection, reasonConnLimit, peer, conn.RemoteAddr().String(), over)
+		_ = conn.CloseWithError(connTooMany, "too many connections")
+		return
+	}
 	defer func() {
 		e.mu.Lock()
 		delete(e.inbound, conn)
+		if e.perPeer[peer]--; e.perPeer[peer] <= 0 {
+			delete(e.perPeer, peer)
+		}
+		e.m.conns.Set(float64(len(e.inbound)))
 		e.mu.Unlock()
 	}()
 
@@ -323,9 +356,9 @@ func (e *Endpoint) serveStream(conn *quic.Conn, peer pki.Identity, qs *quic.Stre
 		}
 		return
 	}
-	if err := pki.CheckRole(peer, e.policy[kind]...); err != nil {
+	if err := e.admit(kind, peer); err != nil {
 		e.m.refused.WithLabelValues(kind.String(), "local").Inc()
-		log.Warn("refused stream", "kind", kind.String(), "err", err)
+		e.refuse(kind.String(), reasonOf(err), peer, conn.RemoteAddr().String(), err)
 		reject(codeRefused)
 		return
 	}
@@ -380,8 +413,9 @@ func (e *Endpoint) Open(ctx context.Context, peer string, kind Kind) (*Stream, e
 		if err != nil {
 			return nil, fmt.Errorf("open %s stream to %s: %w", kind, peer, err)
 		}
-		if err := pki.CheckRole(pc.id, e.policy[kind]...); err != nil {
+		if err := e.admit(kind, pc.id); err != nil {
 			e.m.refused.WithLabelValues(kind.String(), "local").Inc()
+			e.m.peersRefused.WithLabelValues(kind.String(), string(reasonOf(err))).Inc()
 			return nil, fmt.Errorf("open %s stream to %s: %w: %w", kind, peer, ErrRefused, err)
 		}
 		qs, err := pc.conn.OpenStreamSync(ctx)
@@ -474,6 +508,14 @@ func (e *Endpoint) dial(peer string, pc *peerConn) {
 		_ = conn.CloseWithError(connPeerMismatch, "peer identity mismatch")
 		e.log.Warn("dialed the wrong peer", "peer", peer, "addr", addr.String(), "got", id.String())
 		fail("mismatch", fmt.Errorf("dial %s at %s: reached %s: %w", peer, addr, id, ErrPeerMismatch))
+		return
+	}
+	if err := e.member(id); err != nil {
+		// The right name with another role or region than the
+		// deployment's node of that name: a misissued certificate.
+		_ = conn.CloseWithError(connPeerMismatch, "peer identity mismatch")
+		e.refuse(kindConnection, reasonNotMember, id, addr.String(), err)
+		fail("mismatch", fmt.Errorf("dial %s at %s: reached %s: %w: %w", peer, addr, id, ErrPeerMismatch, err))
 		return
 	}
 	if e.ctx.Err() != nil {

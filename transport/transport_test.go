@@ -436,13 +436,13 @@ func TestEndpoint_Open_refused(t *testing.T) {
 	site := p.endpoint(t, "site/monaco/site-a", func(c *Config) {
 		c.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	})
-	client := p.endpoint(t, "client/monaco/app-1")
 	twin := p.endpoint(t, "twin/lux/twin")
 	echo(t, site, KindRaft)
 	ctx := testCtx(t)
 
 	t.Run("by-acceptor", func(t *testing.T) {
-		s, err := client.Open(ctx, "site-a", KindRaft)
+		// A twin may connect (it ships and leases) but not speak Raft.
+		s, err := twin.Open(ctx, "site-a", KindRaft)
 		if err != nil {
 			t.Fatalf("Open: %v (the refusal must come from the acceptor)", err)
 		}
@@ -454,13 +454,16 @@ func TestEndpoint_Open_refused(t *testing.T) {
 		if got, want := counter(t, site.m.refused, "raft", "local"), 1.0; got != want {
 			t.Fatalf("site refused: got %v, want %v", got, want)
 		}
-		if got, want := counter(t, client.m.refused, "raft", "remote"), 1.0; got != want {
-			t.Fatalf("client saw refusals: got %v, want %v", got, want)
+		if got, want := counter(t, twin.m.refused, "raft", "remote"), 1.0; got != want {
+			t.Fatalf("twin saw refusals: got %v, want %v", got, want)
+		}
+		if got, want := counter(t, site.m.peersRefused, "raft", "role"), 1.0; got != want {
+			t.Fatalf("site refused peers by role: got %v, want %v", got, want)
 		}
 		if got, want := counter(t, site.m.accepted, "raft"), 0.0; got != want {
 			t.Fatalf("site accepted: got %v, want %v", got, want)
 		}
-		for _, want := range []string{"refused stream", "kind=raft", "client/monaco/app-1"} {
+		for _, want := range []string{"refused peer", "kind=raft", "twin/lux/twin"} {
 			if got := logs.String(); !strings.Contains(got, want) {
 				t.Fatalf("log %q does not contain %q", got, want)
 			}
@@ -475,7 +478,6 @@ func TestEndpoint_Open_refused(t *testing.T) {
 		if got, want := err, pki.ErrRoleNotAllowed; !errors.Is(got, want) {
 			t.Fatalf("got %v, want %v", got, want)
 		}
-		_ = twin
 	})
 	t.Run("policy-allows", func(t *testing.T) {
 		echo(t, twin, KindShip)
