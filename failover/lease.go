@@ -229,6 +229,10 @@ func (g *Grantor) Promote(peer pki.Identity, req PromoteRequest) Reply {
 		return Reply{Code: codeAhead, State: st, Reason: fmt.Sprintf("the witness knows epoch %d, not %d", st.Epoch, req.Epoch)}
 	case peer.Region == st.PrimaryRegion:
 		return Reply{Code: codeNoVote, State: st, Reason: fmt.Sprintf("%s is already the primary region", peer.Region)}
+	case peer.Role != pki.RoleTwin:
+		// Only a twin holds the replicated state a new primary needs; a
+		// site or witness elsewhere asking for the role is refused.
+		return Reply{Code: codeNoVote, State: st, Reason: fmt.Sprintf("%s may not be promoted: only a twin becomes primary by promotion", peer)}
 	}
 	// The check and the epoch bump hold the lock that Lease takes, so no
 	// renewal is granted in between.

@@ -73,9 +73,11 @@ func (a *directAsker) setCut(peer string, cut bool) {
 }
 
 var (
-	monaco  = pki.Identity{Role: pki.RoleSite, Region: "monaco", Name: "site-a"}
-	lux     = pki.Identity{Role: pki.RoleTwin, Region: "luxembourg", Name: "lux-1"}
-	initial = State{Epoch: 1, PrimaryRegion: "monaco"}
+	monaco = pki.Identity{Role: pki.RoleSite, Region: "monaco", Name: "site-a"}
+	lux    = pki.Identity{Role: pki.RoleTwin, Region: "luxembourg", Name: "lux-1"}
+	// rogueSite has a valid certificate in a region other than the primary.
+	rogueSite = pki.Identity{Role: pki.RoleSite, Region: "luxembourg", Name: "rogue"}
+	initial   = State{Epoch: 1, PrimaryRegion: "monaco"}
 )
 
 func newStore(tb testing.TB) *Store {
@@ -145,13 +147,15 @@ func TestGrantor_Promote(t *testing.T) {
 	}
 	for _, step := range []struct {
 		advance time.Duration
+		peer    pki.Identity
 		want    uint8
 	}{
-		{0, codeTooEarly},              // heard just now, lease running
-		{cfg.DetectAfter, codeGranted}, // silent for detect_after, lease + margin long gone
+		{0, lux, codeTooEarly},                   // heard just now, lease running
+		{cfg.DetectAfter, rogueSite, codeNoVote}, // primary gone, but a site of another region is no twin
+		{0, lux, codeGranted},                    // silent for detect_after, lease + margin long gone
 	} {
 		sim.advance(step.advance)
-		r := witness.Promote(lux, PromoteRequest{Epoch: 1, TipIndex: 41, TipHash: [32]byte{7}})
+		r := witness.Promote(step.peer, PromoteRequest{Epoch: 1, TipIndex: 41, TipHash: [32]byte{7}})
 		if r.Code != step.want {
 			t.Fatalf("after %s: got code %d (%s), want %d", step.advance, r.Code, r.Reason, step.want)
 		}

@@ -558,7 +558,11 @@ func Prepare(opts Options) (*Lab, error) {
 		cfg.Raft.LogLevel = opts.RaftLogLevel
 		for _, ln := range l.Links.Links {
 			if ln.From == n.Name {
-				cfg.Peers = append(cfg.Peers, node.Peer{Name: ln.To, Addr: ln.Listen})
+				to, err := l.Node(ln.To)
+				if err != nil {
+					return nil, fmt.Errorf("lab: link %s: %w", ln.Name, err)
+				}
+				cfg.Peers = append(cfg.Peers, node.Peer{Name: ln.To, Addr: ln.Listen, Role: to.Role, Region: to.Region})
 			}
 		}
 		if err := WriteConfig(n.Config, cfg); err != nil {
@@ -586,7 +590,7 @@ func WriteConfig(path string, cfg node.Config) error {
 func configYAML(c node.Config) map[string]any {
 	peers := []map[string]string{}
 	for _, p := range c.Peers {
-		peers = append(peers, map[string]string{"name": p.Name, "addr": p.Addr})
+		peers = append(peers, map[string]string{"name": p.Name, "addr": p.Addr, "role": p.Role, "region": p.Region})
 	}
 	m := map[string]any{
 		"node":   map[string]any{"name": c.Node.Name, "role": c.Node.Role, "region": c.Node.Region, "data_dir": c.Node.DataDir},

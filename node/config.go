@@ -60,10 +60,16 @@ type TLSConfig struct {
 	Key  string `mapstructure:"key"`
 }
 
-// Peer is another node this node talks to over QUIC.
+// Peer is another node this node talks to over QUIC: its address and the
+// identity its certificate must carry. Only the identities of peers
+// entries and cell.sites may connect to this node (transport.Members).
 type Peer struct {
 	Name string `mapstructure:"name"`
 	Addr string `mapstructure:"addr"`
+	// Role is the peer's role: site, twin or witness.
+	Role string `mapstructure:"role"`
+	// Region is the peer's region (node.region in its own config).
+	Region string `mapstructure:"region"`
 }
 
 // CellConfig describes the primary cell.
@@ -267,16 +273,24 @@ func (c Config) Validate() error {
 	}
 	seen := map[string]bool{}
 	for i, p := range c.Peers {
-		if p.Name == "" || p.Addr == "" {
+		// A witness dials nobody: its peers entries only say who may
+		// connect, so they need no address.
+		if p.Name == "" || (p.Addr == "" && role != pki.RoleWitness) {
 			return fmt.Errorf("config: peers[%d] needs both name and addr", i)
 		}
-		if _, _, err := net.SplitHostPort(p.Addr); err != nil {
+		if _, _, err := net.SplitHostPort(p.Addr); p.Addr != "" && err != nil {
 			return fmt.Errorf("config: peers[%d].addr %q is not host:port", i, p.Addr)
 		}
 		if seen[p.Name] {
 			return fmt.Errorf("config: peers[%d]: %q is listed twice", i, p.Name)
 		}
 		seen[p.Name] = true
+		if err := p.validateIdentity(); err != nil {
+			return fmt.Errorf("config: peers[%d] (%s): %w", i, p.Name, err)
+		}
+	}
+	if err := c.validatePeerRoles(); err != nil {
+		return err
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
@@ -303,7 +317,7 @@ func (c Config) Validate() error {
 	if role == pki.RoleSite {
 		for _, s := range c.Cell.Sites {
 			if s != c.Node.Name && !seen[s] {
-				return fmt.Errorf("config: cell.sites names %q but peers has no address for it: add {name: %s, addr: host:port} under peers", s, s)
+				return fmt.Errorf("config: cell.sites names %q but peers has no address for it: add {name: %s, addr: host:port, role: site, region: %s} under peers", s, s, c.Node.Region)
 			}
 		}
 	}
@@ -330,6 +344,9 @@ func (c Config) Validate() error {
 func (c Config) validateWitness() error {
 	if c.Twin.Name != "" {
 		return fmt.Errorf("config: twin.name %q is set on a witness: twin.name is for sites (the twin they ship to); leave it empty here", c.Twin.Name)
+	}
+	if len(c.Peers) == 0 {
+		return errors.New("config: a witness needs peers entries: list every site and the twin ({name, role, region}; addr is optional here), the only nodes that may renew the primary lease or ask for a promotion")
 	}
 	return nil
 }
@@ -368,7 +385,7 @@ func (c Config) validateFailover(role pki.Role, peers map[string]bool) error {
 	case w == c.Twin.Name:
 		return fmt.Errorf("config: failover.witness %q is also twin.name: the witness and the twin are two nodes in two regions", w)
 	case !peers[w]:
-		return fmt.Errorf("config: failover.witness %q has no address: add {name: %s, addr: host:port} under peers (the witness's QUIC address), or leave failover.witness empty to run without automatic failover", w, w)
+		return fmt.Errorf("config: failover.witness %q has no address: add {name: %s, addr: host:port, role: witness, region: REGION} under peers (the witness's QUIC address and region), or leave failover.witness empty to run without automatic failover", w, w)
 	}
 	if role == pki.RoleSite && f.PrimaryRegion != c.Node.Region {
 		return fmt.Errorf("config: failover.primary_region %q is not this site's region %q (node.region): epoch 1 starts with the primary cell's region as primary; set failover.primary_region: %s", f.PrimaryRegion, c.Node.Region, c.Node.Region)
@@ -417,7 +434,7 @@ func (c Config) validateSite(peers map[string]bool) error {
 		return fmt.Errorf("config: twin.name %q is a site of the cell (cell.sites): set twin.name to the Luxembourg twin's node name, which is not a cell member", t)
 	}
 	if !peers[t] {
-		return fmt.Errorf("config: twin.name %q has no address: add {name: %s, addr: host:port} under peers (the twin's QUIC address), or leave twin.name empty to run without a twin", t, t)
+		return fmt.Errorf("config: twin.name %q has no address: add {name: %s, addr: host:port, role: twin, region: REGION} under peers (the twin's QUIC address and region), or leave twin.name empty to run without a twin", t, t)
 	}
 	return nil
 }

@@ -17,7 +17,7 @@ node: {name: site-a, role: site, region: monaco, data_dir: /tmp/x}
 listen: {quic: "127.0.0.1:7001", api: "127.0.0.1:8001"}
 tls: {ca: ca.crt, cert: a.crt, key: a.key}
 peers:
-  - {name: site-b, addr: "127.0.0.1:7002"}
+  - {name: site-b, addr: "127.0.0.1:7002", role: site, region: monaco}
 cell: {sites: [site-a, site-b]}
 keyring: {file: k.json, kek_file: kek}
 `
@@ -73,6 +73,11 @@ func TestLoadConfig_Errors(t *testing.T) {
 		{"bad log level", validYAML + "log: {level: loud}\n", "log.level"},
 		{"pprof without metrics", strings.Replace(validYAML, `api: "127.0.0.1:8001"}`, `api: "127.0.0.1:8001", pprof: true}`, 1), "listen.pprof"},
 		{"not yaml", "node: [\n", "config"},
+		{"peer without role", strings.Replace(validYAML, ", role: site, region: monaco}", ", region: monaco}", 1), "peers[0] (site-b): role is empty"},
+		{"peer without region", strings.Replace(validYAML, ", role: site, region: monaco}", ", role: site}", 1), "peers[0] (site-b): region is empty"},
+		{"peer with a client role", strings.Replace(validYAML, "role: site, region: monaco}", "role: client, region: monaco}", 1), "site, twin or witness"},
+		{"cell site as a twin", strings.Replace(validYAML, "role: site, region: monaco}", "role: twin, region: monaco}", 1), "set its role to site"},
+		{"cell site in another region", strings.Replace(validYAML, "role: site, region: monaco}", "role: site, region: luxembourg}", 1), "set its region to monaco"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -90,8 +95,8 @@ node: {name: site-a, role: site, region: monaco, data_dir: /tmp/x}
 listen: {quic: "127.0.0.1:7001", api: "127.0.0.1:8001"}
 tls: {ca: ca.crt, cert: a.crt, key: a.key}
 peers:
-  - {name: site-b, addr: "127.0.0.1:7002"}
-  - {name: lux-1, addr: "127.0.0.1:7100"}
+  - {name: site-b, addr: "127.0.0.1:7002", role: site, region: monaco}
+  - {name: lux-1, addr: "127.0.0.1:7100", role: twin, region: luxembourg}
 cell: {sites: [site-a, site-b]}
 keyring: {file: k.json, kek_file: kek}
 twin: {name: lux-1, batch_bytes: 65536, window_bytes: 2097152, compression: zstd, heartbeat: 50ms, write_timeout: 2s}
@@ -105,7 +110,7 @@ node: {name: lux-1, role: twin, region: luxembourg, data_dir: /tmp/t}
 listen: {quic: "127.0.0.1:7100", api: "127.0.0.1:8100"}
 tls: {ca: ca.crt, cert: t.crt, key: t.key}
 peers:
-  - {name: site-a, addr: "127.0.0.1:7001"}
+  - {name: site-a, addr: "127.0.0.1:7001", role: site, region: monaco}
 cell: {sites: [site-a, site-b]}
 twin: {primary_region: monaco}
 keyring: {file: k.json, kek_file: kek}
@@ -221,7 +226,7 @@ func TestLoadConfig_ShipErrors(t *testing.T) {
 	cases := []struct {
 		name, yaml, want string
 	}{
-		{"twin without peer", site(`  - {name: lux-1, addr: "127.0.0.1:7100"}`+"\n", ""), "add {name: lux-1"},
+		{"twin without peer", site(`  - {name: lux-1, addr: "127.0.0.1:7100", role: twin, region: luxembourg}`+"\n", ""), "add {name: lux-1"},
 		{"twin is a site", site("name: lux-1, batch", "name: site-b, batch"), "twin.name \"site-b\" is a site"},
 		{"twin is self", site("name: lux-1, batch", "name: site-a, batch"), "twin.name"},
 		{"unknown twin key", site("compression: zstd", "compression: zstd, colour: blue"), "colour"},
@@ -258,10 +263,13 @@ const witnessYAML = `
 node: {name: witness-1, role: witness, region: witness, data_dir: /tmp/w}
 listen: {quic: "127.0.0.1:7200", api: "127.0.0.1:8200"}
 tls: {ca: ca.crt, cert: w.crt, key: w.key}
+peers:
+  - {name: site-a, role: site, region: monaco}
+  - {name: lux-1, role: twin, region: luxembourg}
 `
 
 // witnessPeer is the peers entry of witness-1.
-const witnessPeer = `  - {name: witness-1, addr: "127.0.0.1:7200"}` + "\n"
+const witnessPeer = `  - {name: witness-1, addr: "127.0.0.1:7200", role: witness, region: witness}` + "\n"
 
 // siteWithWitnessYAML is a site of a cell with a twin and a witness.
 var siteWithWitnessYAML = strings.Replace(siteWithTwinYAML, "cell:", witnessPeer+"cell:", 1) +
@@ -290,7 +298,7 @@ func TestLoadConfig_FailoverDefaults(t *testing.T) {
 func TestLoadConfig_Witness(t *testing.T) {
 	cfg, err := node.LoadConfig(writeConfig(t, witnessYAML), nil)
 	if err != nil {
-		t.Fatalf("witness without keyring, cell.sites or peers: %v", err)
+		t.Fatalf("witness without keyring, cell.sites or peer addresses: %v", err)
 	}
 	if got, want := cfg.Node, (node.NodeConfig{Name: "witness-1", Role: "witness", Region: "witness", DataDir: "/tmp/w"}); got != want {
 		t.Errorf("node: got %+v, want %+v", got, want)
@@ -298,9 +306,9 @@ func TestLoadConfig_Witness(t *testing.T) {
 	if got, want := cfg.Failover.PrimaryRegion, "monaco"; got != want {
 		t.Errorf("failover.primary_region: got %q, want %q", got, want)
 	}
-	// Peers and a metrics listener are allowed, as on every node.
-	more := strings.Replace(witnessYAML, `api: "127.0.0.1:8200"}`, `api: "127.0.0.1:8200", metrics: "127.0.0.1:9200"}`, 1) +
-		"peers:\n  - {name: site-a, addr: \"127.0.0.1:7001\"}\n"
+	// Peer addresses and a metrics listener are allowed, as on every node.
+	more := strings.Replace(witnessYAML, `api: "127.0.0.1:8200"}`, `api: "127.0.0.1:8200", metrics: "127.0.0.1:9200"}`, 1)
+	more = strings.Replace(more, "{name: site-a, role", `{name: site-a, addr: "127.0.0.1:7001", role`, 1)
 	cfg, err = node.LoadConfig(writeConfig(t, more), nil)
 	if err != nil {
 		t.Fatalf("witness with peers and metrics: %v", err)
@@ -333,6 +341,7 @@ func TestLoadConfig_WitnessErrors(t *testing.T) {
 		{"witness with twin.name", witnessYAML + "twin: {name: lux-1}\n", "twin.name"},
 		{"witness bad lease", witnessYAML + "failover: {lease: 10ms}\n", "failover.lease"},
 		{"witness unknown key", witnessYAML + "failover: {quorum: 2}\n", "quorum"},
+		{"witness without peers", witnessYAML[:strings.Index(witnessYAML, "peers:")], "a witness needs peers entries"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

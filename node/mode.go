@@ -412,7 +412,14 @@ func (n *Node) Mode() string {
 	return m
 }
 
-func (n *Node) setMode(m string) { n.mode.Store(m) }
+// setMode records the node's mode, and with it the Raft cell whose voters
+// may open Raft and Forward streams to it.
+func (n *Node) setMode(m string) {
+	n.mode.Store(m)
+	if n.members != nil {
+		n.members.SetCell(n.cfg.cellFor(m))
+	}
+}
 
 // adoptEpoch stores a newer epoch learned from a grantor, the witness or
 // a switchover, and restarts the node if its mode changes.

@@ -55,8 +55,9 @@ type Node struct {
 	reg       *prometheus.Registry
 	started   time.Time
 	mat       *pki.Material // this node's TLS material (the sandbox reuses it)
-	mode      atomic.Value  // string, see mode.go
-	restart   chan string   // Restarts
+	members   *transport.Members
+	mode      atomic.Value // string, see mode.go
+	restart   chan string  // Restarts
 	done      chan struct{}
 	closeOnce sync.Once
 	closeErr  error
@@ -117,10 +118,17 @@ func Start(cfg Config, opts Options) (n *Node, err error) {
 	for _, p := range cfg.Peers {
 		peers[p.Name] = p.Addr
 	}
+	// Only the deployment's nodes may connect; the cell's voters are set
+	// with the mode, below.
+	n.members, err = cfg.newMembers(mat.Identity, "")
+	if err != nil {
+		return nil, err
+	}
 	tc := transport.DefaultConfig()
 	tc.Listen = cfg.Listen.QUIC
 	tc.TLS = mat
 	tc.Logger = logger
+	tc.Members = n.members
 	tc.Resolve = func(peer string) (string, error) {
 		if a, ok := peers[peer]; ok {
 			return a, nil

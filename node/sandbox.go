@@ -111,10 +111,16 @@ func (n *Node) SandboxDrill(ctx context.Context) (SandboxResult, error) {
 	if err != nil {
 		return res, fmt.Errorf("node: sandbox: raft store: %w", err)
 	}
+	// No node may connect to the clone: it holds a copy of the data.
+	alone, err := transport.NewMembers(n.mat.Identity, nil, nil)
+	if err != nil {
+		return res, fmt.Errorf("node: sandbox: %w", err)
+	}
 	tc := transport.DefaultConfig()
 	tc.Listen = "127.0.0.1:0"
 	tc.TLS = n.mat
 	tc.Logger = logger
+	tc.Members = alone
 	tc.Resolve = func(peer string) (string, error) {
 		return "", fmt.Errorf("node: sandbox: %s is isolated: it resolves no peer (asked for %q)", n.cfg.Node.Name, peer)
 	}
