@@ -15,8 +15,11 @@
 // Config.Resolve maps a name to the UDP address to dial, which may be a
 // fault-link relay: the address is never trusted, the certificate is.
 //
-// An endpoint caches one dialed connection per peer and opens all its
-// streams to that peer on it; it refuses streams on connections it dialed
+// An endpoint caches two dialed connections per peer, one for consensus
+// (Raft, leases) and one for bulk traffic (forward, ship, control), so that
+// a stalled or saturated bulk stream never holds back a heartbeat through
+// a shared flow-control or congestion window, and opens each stream to
+// that peer on the one of its class; it refuses streams on connections it dialed
 // (the peer opens its own). The QUIC stateless reset key is derived from the
 // node's private key (HKDF-SHA256), so a restarted node resets the stale
 // connections of its previous run and peers re-dial at once.

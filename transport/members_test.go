@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -351,5 +352,73 @@ func TestEndpoint_revokedPeer(t *testing.T) {
 	}
 	if err == nil {
 		t.Fatal("a revoked peer opened a new stream")
+	}
+}
+
+// TestEndpoint_Open_consensusIsolated fills the flow-control windows of
+// forward streams the peer does not read (a huge forwarded read in
+// flight): a Raft exchange with the same peer still goes through, since
+// consensus traffic has its own connection.
+func TestEndpoint_Open_consensusIsolated(t *testing.T) {
+	p := newTestPKI(t)
+	a := p.memberEndpoint(t, siteA, cellABC)
+	b := p.memberEndpoint(t, siteB, cellABC)
+	echo(t, a, KindRaft)
+	ctx := testCtx(t)
+	// Forward streams a accepts but never reads.
+	var (
+		mu   sync.Mutex
+		held []*Stream
+		wg   sync.WaitGroup
+	)
+	actx, cancel := context.WithCancel(ctx)
+	t.Cleanup(func() {
+		cancel()
+		wg.Wait()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, s := range held {
+			s.Close()
+		}
+	})
+	wg.Go(func() {
+		for {
+			s, err := a.Accept(actx, KindForward)
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, s)
+			mu.Unlock()
+		}
+	})
+	chunk := make([]byte, 64<<10)
+	stalled := 0
+	for i := 0; i < 8; i++ {
+		s, err := b.Open(ctx, "site-a", KindForward)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		// Write until the flow-control window blocks the stream.
+		_ = s.SetWriteDeadline(time.Now().Add(300 * time.Millisecond))
+		for n := 0; n < 16<<20; n += len(chunk) {
+			if _, err := s.Write(chunk); err != nil {
+				stalled++
+				break
+			}
+		}
+	}
+	if stalled == 0 {
+		t.Fatal("no forward stream stalled: the test did not fill the flow-control windows")
+	}
+	s, err := b.Open(ctx, "site-a", KindRaft)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	_ = s.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := exchange(t, s, 1, testMsg{Note: "heartbeat"}); err != nil {
+		t.Fatalf("raft exchange behind stalled forward streams: %v", err)
 	}
 }

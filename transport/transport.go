@@ -111,14 +111,40 @@ type Endpoint struct {
 
 	mu      sync.Mutex
 	closed  bool
-	peers   map[string]*peerConn // dialed connections by peer name
+	peers   map[connKey]*peerConn // dialed connections by peer name and class
 	inbound map[*quic.Conn]pki.Identity
 	perPeer map[pki.Identity]int // inbound connections by identity
+}
+
+// connClass separates the connections to one peer by what they carry:
+// consensus traffic (Raft, leases) never shares a connection, so a flow
+// control window or a congestion window, with bulk traffic (forwarded
+// reads and writes, the shipped WAL, control). A large forwarded read then
+// cannot delay a heartbeat or a lease renewal to the same peer.
+type connClass uint8
+
+const (
+	classConsensus connClass = iota
+	classBulk
+)
+
+func (k Kind) class() connClass {
+	if k == KindRaft || k == KindLease {
+		return classConsensus
+	}
+	return classBulk
+}
+
+// connKey names a cached dialed connection.
+type connKey struct {
+	peer  string
+	class connClass
 }
 
 // peerConn is a dialed connection, or a dial in progress that concurrent
 // Opens wait for.
 type peerConn struct {
+	key   connKey
 	ready chan struct{} // closed when the dial finished; then conn/id or err are set
 	conn  *quic.Conn
 	id    pki.Identity
@@ -149,7 +175,7 @@ func Listen(cfg Config) (*Endpoint, error) {
 		log:      logger.With("node", id.Name),
 		id:       id,
 		m:        newMetrics(id.Name),
-		peers:    make(map[string]*peerConn),
+		peers:    make(map[connKey]*peerConn),
 		inbound:  make(map[*quic.Conn]pki.Identity),
 		perPeer:  make(map[pki.Identity]int),
 		refusals: newRefusalLog(logger.With("node", id.Name), refusalLogEvery),
@@ -409,7 +435,7 @@ func (e *Endpoint) Open(ctx context.Context, peer string, kind Kind) (*Stream, e
 		return nil, fmt.Errorf("open stream to %s: %w: %d", peer, ErrUnknownKind, kind)
 	}
 	for attempt := 0; ; attempt++ {
-		pc, err := e.conn(ctx, peer)
+		pc, err := e.conn(ctx, connKey{peer, kind.class()})
 		if err != nil {
 			return nil, fmt.Errorf("open %s stream to %s: %w", kind, peer, err)
 		}
@@ -423,7 +449,7 @@ func (e *Endpoint) Open(ctx context.Context, peer string, kind Kind) (*Stream, e
 			if attempt == 0 && ctx.Err() == nil && (pc.conn.Context().Err() != nil || isConnError(err)) {
 				// The connection died under us (its context may lag
 				// behind the error): drop it and dial again, once.
-				e.forget(peer, pc)
+				e.forget(pc)
 				continue
 			}
 			return nil, fmt.Errorf("open %s stream to %s: %w", kind, peer, err)
@@ -439,18 +465,19 @@ func (e *Endpoint) Open(ctx context.Context, peer string, kind Kind) (*Stream, e
 	}
 }
 
-// conn returns a live connection to peer, dialing if needed.
-func (e *Endpoint) conn(ctx context.Context, peer string) (*peerConn, error) {
+// conn returns a live connection of key's class to key's peer, dialing if
+// needed.
+func (e *Endpoint) conn(ctx context.Context, key connKey) (*peerConn, error) {
 	e.mu.Lock()
 	if e.closed {
 		e.mu.Unlock()
 		return nil, ErrClosed
 	}
-	pc := e.peers[peer]
+	pc := e.peers[key]
 	if pc == nil || !pc.usable() {
-		pc = &peerConn{ready: make(chan struct{})}
-		e.peers[peer] = pc
-		e.wg.Go(func() { e.dial(peer, pc) })
+		pc = &peerConn{key: key, ready: make(chan struct{})}
+		e.peers[key] = pc
+		e.wg.Go(func() { e.dial(key.peer, pc) })
 	}
 	e.mu.Unlock()
 
@@ -473,7 +500,7 @@ func (e *Endpoint) dial(peer string, pc *peerConn) {
 	fail := func(result string, err error) {
 		pc.err = err
 		e.m.dials.WithLabelValues(result).Inc()
-		e.forget(peer, pc)
+		e.forget(pc)
 	}
 	ctx, cancel := context.WithTimeout(e.ctx, e.cfg.HandshakeTimeout)
 	defer cancel()
@@ -528,41 +555,44 @@ func (e *Endpoint) dial(peer string, pc *peerConn) {
 	e.log.Debug("connected to peer", "peer", id.String(), "addr", addr.String())
 	e.wg.Go(func() {
 		<-conn.Context().Done()
-		e.forget(peer, pc)
+		e.forget(pc)
 		e.log.Debug("connection to peer ended", "peer", peer, "cause", context.Cause(conn.Context()))
 	})
 }
 
-// forget drops pc from the cache if it is still the entry for peer.
-// Redial closes this endpoint's connection to peer, if it dialed one: the
+// Redial closes this endpoint's connections to peer, if it dialed any: the
 // next Open dials afresh. A caller whose streams stall on a connection
 // that survived a long blackout uses it: QUIC's loss recovery backs off
 // exponentially while nothing gets through, and a new connection starts
 // over with a fresh RTT estimate and congestion window.
 func (e *Endpoint) Redial(peer string) {
+	var pcs []*peerConn
 	e.mu.Lock()
-	pc := e.peers[peer]
-	if pc != nil {
-		delete(e.peers, peer)
+	for _, class := range []connClass{classConsensus, classBulk} {
+		key := connKey{peer, class}
+		if pc := e.peers[key]; pc != nil {
+			delete(e.peers, key)
+			pcs = append(pcs, pc)
+		}
 	}
 	e.mu.Unlock()
-	if pc == nil {
-		return
-	}
-	select {
-	case <-pc.ready:
-		if pc.conn != nil {
-			_ = pc.conn.CloseWithError(0, "redial")
+	for _, pc := range pcs {
+		select {
+		case <-pc.ready:
+			if pc.conn != nil {
+				_ = pc.conn.CloseWithError(0, "redial")
+			}
+		default:
+			// Still dialing: the dial finishes on its own and is not reused.
 		}
-	default:
-		// Still dialing: the dial finishes on its own and is not reused.
 	}
 }
 
-func (e *Endpoint) forget(peer string, pc *peerConn) {
+// forget drops pc from the cache if it is still the entry for its key.
+func (e *Endpoint) forget(pc *peerConn) {
 	e.mu.Lock()
-	if e.peers[peer] == pc {
-		delete(e.peers, peer)
+	if e.peers[pc.key] == pc {
+		delete(e.peers, pc.key)
 	}
 	e.mu.Unlock()
 }

@@ -518,7 +518,7 @@ func TestEndpoint_Open_badHeader(t *testing.T) {
 		"kind":    {'j', 'm', 'e', 'u', 1, 77},
 	} {
 		t.Run(name, func(t *testing.T) {
-			pc, err := a.conn(ctx, "site-b")
+			pc, err := a.conn(ctx, connKey{"site-b", classBulk})
 			if err != nil {
 				t.Fatal(err)
 			}
