@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/monaco-sovereign/jumeau/api"
+	"github.com/monaco-sovereign/jumeau/diskspace"
 	"github.com/monaco-sovereign/jumeau/failover"
 	"github.com/monaco-sovereign/jumeau/keyring"
 	"github.com/monaco-sovereign/jumeau/pki"
@@ -48,6 +49,7 @@ type Node struct {
 	backend   switchBackend
 	roleMu    sync.Mutex // guards cell and twin (a promotion swaps them)
 	keys      *keyring.Keyring
+	disk      *diskspace.Guard // free space of the data directory
 	opts      Options
 	api       *api.Server
 	metrics   *http.Server
@@ -110,6 +112,9 @@ func Start(cfg Config, opts Options) (n *Node, err error) {
 	n.mat = mat
 	if err := os.MkdirAll(cfg.Node.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("node: create data dir: %w", err)
+	}
+	if err := n.startDisk(); err != nil {
+		return nil, err
 	}
 	n.opts = opts
 	role := pki.Role(cfg.Node.Role)
@@ -270,7 +275,7 @@ func Start(cfg Config, opts Options) (n *Node, err error) {
 		cc.Epoch = st.Epoch
 		n.cell, err = replicator.Open(cc, replicator.Deps{
 			DB: n.db, WAL: n.wal, LogStore: rs, StableStore: rs, Endpoint: n.ep, Keys: n.keys,
-			Logger: logger, RaftLog: opts.RaftLog, Registerer: n.reg, OnFatal: opts.OnFatal, Gate: n.fo.gate,
+			Logger: logger, RaftLog: opts.RaftLog, Registerer: n.reg, OnFatal: opts.OnFatal, Gate: n.fo.gate, Admit: n.admit,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("node: %w", err)
@@ -413,7 +418,7 @@ func (n *Node) becomePrimary() error {
 	cc.Ship.StartDown = true // the region it replaced was just lost
 	cell, err := replicator.Open(cc, replicator.Deps{
 		DB: n.db, WAL: n.wal, LogStore: rs, StableStore: rs, Endpoint: n.ep, Keys: n.keys,
-		Logger: n.logger, RaftLog: n.opts.RaftLog, Registerer: n.reg, OnFatal: n.opts.OnFatal, Gate: n.fo.gate,
+		Logger: n.logger, RaftLog: n.opts.RaftLog, Registerer: n.reg, OnFatal: n.opts.OnFatal, Gate: n.fo.gate, Admit: n.admit,
 	})
 	if err != nil {
 		return fmt.Errorf("node: promote: start the primary cell: %w", err)
@@ -463,6 +468,7 @@ type Status struct {
 	Cell     *replicator.Status     `json:"cell,omitempty"`
 	Twin     *replicator.TwinStatus `json:"twin,omitempty"`
 	Failover *FailoverStatus        `json:"failover,omitempty"`
+	Disk     *diskspace.Status      `json:"disk,omitempty"`
 }
 
 // Status returns the node's status.
@@ -484,6 +490,10 @@ func (n *Node) Status() Status {
 	}
 	if n.fo != nil {
 		st.Failover = n.fo.status()
+	}
+	if n.disk != nil {
+		ds := n.disk.Status()
+		st.Disk = &ds
 	}
 	return st
 }
@@ -528,6 +538,9 @@ func (n *Node) close() error {
 	}
 	if n.db != nil {
 		errs = append(errs, n.db.Close())
+	}
+	if n.disk != nil {
+		n.disk.Close()
 	}
 	return errors.Join(errs...)
 }
