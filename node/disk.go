@@ -2,7 +2,11 @@ package node
 
 import (
 	"fmt"
+	"log/slog"
 	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/monaco-sovereign/jumeau/diskspace"
 )
@@ -69,3 +73,58 @@ func (n *Node) startDisk() error {
 
 // admit is the cell's Admit hook: the disk guard's verdict.
 func (n *Node) admit() error { return n.disk.Admit() }
+
+// pebbleErrorLogEvery is the least time between two log lines of Pebble
+// errors: on a full disk, compactions fail over and over (1,239 errors in
+// 20 s were seen), and each line would say the same.
+const pebbleErrorLogEvery = 10 * time.Second
+
+// pebbleLog routes Pebble's messages to slog, with its errors (background
+// errors: failed compactions and flushes; and the others it logs)
+// rate-limited and counted. Fatalf keeps Pebble's own contract (it must
+// not return: Pebble calls it on unrecoverable corruption or a failed
+// commit), so it logs and then defers to Pebble's default logger.
+type pebbleLog struct {
+	l      *slog.Logger
+	lim    *diskspace.LogLimiter
+	errors prometheus.Counter
+	now    func() time.Time
+}
+
+// newPebbleLog returns Pebble's logger; reg, if not nil, receives
+// jumeau_pebble_errors_total.
+func newPebbleLog(l *slog.Logger, reg prometheus.Registerer) *pebbleLog {
+	p := &pebbleLog{l: l, lim: diskspace.NewLogLimiter(pebbleErrorLogEvery), now: time.Now, errors: prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "jumeau_pebble_errors_total",
+		Help: "Errors Pebble reported (failed background compactions and flushes among them); the log shows at most one per 10 s.",
+	})}
+	if reg != nil {
+		_ = reg.Register(p.errors) // a registry of this node alone: no clash
+	}
+	return p
+}
+
+// events is Pebble's event listener: background errors go through the
+// rate-limited error log.
+func (p *pebbleLog) events() *pebble.EventListener {
+	return &pebble.EventListener{
+		BackgroundError: func(err error) { p.Errorf("background error: %s", err) },
+	}
+}
+
+func (p *pebbleLog) Infof(format string, args ...interface{}) {
+	p.l.Debug(fmt.Sprintf(format, args...))
+}
+
+func (p *pebbleLog) Errorf(format string, args ...interface{}) {
+	p.errors.Inc()
+	if ok, held := p.lim.Allow(p.now()); ok {
+		// held_back: errors not logged since the previous line.
+		p.l.Error(fmt.Sprintf(format, args...), "held_back", held)
+	}
+}
+
+func (p *pebbleLog) Fatalf(format string, args ...interface{}) {
+	p.l.Error("fatal: " + fmt.Sprintf(format, args...))
+	pebble.DefaultLogger.Fatalf(format, args...)
+}

@@ -171,7 +171,7 @@ func TestNode_DiskFull(t *testing.T) {
 	}{
 		{"jumeau_disk_free_bytes", nil}, {"jumeau_disk_total_bytes", nil},
 		{"jumeau_disk_alarm", []string{"level", "warn"}}, {"jumeau_disk_alarm", []string{"level", "refuse"}},
-		{"jumeau_disk_writes_refused_total", nil},
+		{"jumeau_disk_writes_refused_total", nil}, {"jumeau_pebble_errors_total", nil},
 	} {
 		diskMetric(t, ln, m.name, m.labels...) // present from the start
 	}

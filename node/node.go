@@ -176,7 +176,7 @@ func Start(cfg Config, opts Options) (n *Node, err error) {
 		if err != nil {
 			return nil, fmt.Errorf("node: %w", err)
 		}
-		n.db, err = openPebble(filepath.Join(cfg.Node.DataDir, "pebble"), logger.With("component", "pebble"))
+		n.db, err = openPebbleLog(filepath.Join(cfg.Node.DataDir, "pebble"), newPebbleLog(logger.With("component", "pebble"), n.reg))
 		if err != nil {
 			return nil, err
 		}
@@ -339,35 +339,25 @@ func verifyWALTail(w *wal.Log, n uint64) error {
 
 // openPebble opens the node's one Pebble database (raft log, WAL, state).
 func openPebble(dir string, logger *slog.Logger) (*pebble.DB, error) {
+	return openPebbleLog(dir, newPebbleLog(logger, nil))
+}
+
+// openPebbleLog is openPebble logging through pl (disk.go).
+func openPebbleLog(dir string, pl *pebbleLog) (*pebble.DB, error) {
 	opts := &pebble.Options{
 		MemTableSize:                64 << 20,
 		MemTableStopWritesThreshold: 4,
 		L0CompactionThreshold:       4,
 		L0StopWritesThreshold:       24,
 		CompactionConcurrencyRange:  func() (int, int) { return 1, 2 },
-		Logger:                      pebbleLogger{logger},
+		Logger:                      pl,
+		EventListener:               pl.events(),
 	}
 	db, err := pebble.Open(dir, opts)
 	if err != nil {
 		return nil, fmt.Errorf("node: open pebble at %s: %w", dir, err)
 	}
 	return db, nil
-}
-
-// pebbleLogger routes Pebble's messages to slog. Fatalf keeps Pebble's
-// own contract (it must not return: Pebble calls it on unrecoverable
-// corruption), so it logs and then defers to Pebble's default logger.
-type pebbleLogger struct{ l *slog.Logger }
-
-func (p pebbleLogger) Infof(format string, args ...interface{}) {
-	p.l.Debug(fmt.Sprintf(format, args...))
-}
-func (p pebbleLogger) Errorf(format string, args ...interface{}) {
-	p.l.Error(fmt.Sprintf(format, args...))
-}
-func (p pebbleLogger) Fatalf(format string, args ...interface{}) {
-	p.l.Error("fatal: " + fmt.Sprintf(format, args...))
-	pebble.DefaultLogger.Fatalf(format, args...)
 }
 
 // Cell returns the node's cell member (nil on the twin until it is
