@@ -545,3 +545,19 @@ func TestLogLimiter_Allow(t *testing.T) {
 		t.Fatalf("got %q, want %q", got, want)
 	}
 }
+
+func TestThreshold_String(t *testing.T) {
+	for _, tc := range []struct {
+		th   diskspace.Threshold
+		want string
+	}{
+		{diskspace.Threshold{Bytes: 256 * diskspace.MiB, Percent: 1}, "256 MiB or 1% of the volume, whichever is smaller"},
+		{diskspace.Threshold{Bytes: diskspace.GiB}, "1 GiB"},
+		{diskspace.Threshold{Percent: 2.5}, "2.5% of the volume"},
+		{diskspace.Threshold{}, "off"},
+	} {
+		if got := tc.th.String(); got != tc.want {
+			t.Errorf("%+v: got %q, want %q", tc.th, got, tc.want)
+		}
+	}
+}
