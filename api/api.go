@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/monaco-sovereign/jumeau/diskspace"
 	"github.com/monaco-sovereign/jumeau/failover"
 	"github.com/monaco-sovereign/jumeau/pki"
 	"github.com/monaco-sovereign/jumeau/replicator"
@@ -435,6 +436,8 @@ func (s *Server) fail(w http.ResponseWriter, err error) {
 		status, code = http.StatusForbidden, "fenced"
 	case errors.Is(err, failover.ErrRefused):
 		status, code = http.StatusConflict, "refused"
+	case errors.Is(err, diskspace.ErrNoSpace):
+		status, code = http.StatusInsufficientStorage, "nospace"
 	}
 	if status == http.StatusInternalServerError {
 		s.logger.Error("request failed", "err", err)

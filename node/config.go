@@ -33,6 +33,7 @@ type Config struct {
 	Keyring  KeyringConfig  `mapstructure:"keyring"`
 	API      APIConfig      `mapstructure:"api"`
 	Log      LogConfig      `mapstructure:"log"`
+	Disk     DiskConfig     `mapstructure:"disk"`
 }
 
 // NodeConfig names the node.
@@ -229,6 +230,7 @@ func DefaultConfig() Config {
 		Keyring: KeyringConfig{KEKEnv: "JUMEAU_KEK"},
 		API:     APIConfig{RequestTimeout: 10 * time.Second},
 		Log:     LogConfig{Level: "info", Format: "json"},
+		Disk:    defaultDiskConfig(),
 	}
 }
 
@@ -304,6 +306,9 @@ func (c Config) Validate() error {
 	}
 	if c.API.RequestTimeout <= 0 {
 		return errors.New("config: api.request_timeout must be > 0 (example: 10s)")
+	}
+	if err := c.validateDisk(); err != nil {
+		return err
 	}
 	if role == pki.RoleWitness {
 		if err := c.validateWitness(); err != nil {
@@ -534,6 +539,7 @@ func LoadConfig(path string, v *viper.Viper) (Config, error) {
 		mapstructure.StringToTimeDurationHookFunc(),
 		mapstructure.StringToSliceHookFunc(","),
 		refuseNegativeUint,
+		mapstructure.TextUnmarshallerHookFunc(), // disk.*_bytes: 256MiB
 	)))
 	if err != nil {
 		return Config{}, fmt.Errorf("config %s: %w (check the key names and value types against docs/config.md)", path, err)

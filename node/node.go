@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/monaco-sovereign/jumeau/api"
+	"github.com/monaco-sovereign/jumeau/diskspace"
 	"github.com/monaco-sovereign/jumeau/failover"
 	"github.com/monaco-sovereign/jumeau/keyring"
 	"github.com/monaco-sovereign/jumeau/pki"
@@ -48,6 +49,7 @@ type Node struct {
 	backend   switchBackend
 	roleMu    sync.Mutex // guards cell and twin (a promotion swaps them)
 	keys      *keyring.Keyring
+	disk      *diskspace.Guard // free space of the data directory
 	opts      Options
 	api       *api.Server
 	metrics   *http.Server
@@ -111,6 +113,9 @@ func Start(cfg Config, opts Options) (n *Node, err error) {
 	n.mat = mat
 	if err := os.MkdirAll(cfg.Node.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("node: create data dir: %w", err)
+	}
+	if err := n.startDisk(); err != nil {
+		return nil, err
 	}
 	n.opts = opts
 	role := pki.Role(cfg.Node.Role)
@@ -179,7 +184,7 @@ func Start(cfg Config, opts Options) (n *Node, err error) {
 		if err != nil {
 			return nil, fmt.Errorf("node: %w", err)
 		}
-		n.db, err = openPebble(filepath.Join(cfg.Node.DataDir, "pebble"), logger.With("component", "pebble"))
+		n.db, err = openPebbleLog(filepath.Join(cfg.Node.DataDir, "pebble"), newPebbleLog(logger.With("component", "pebble"), n.reg))
 		if err != nil {
 			return nil, err
 		}
@@ -278,7 +283,7 @@ func Start(cfg Config, opts Options) (n *Node, err error) {
 		cc.Epoch = st.Epoch
 		n.cell, err = replicator.Open(cc, replicator.Deps{
 			DB: n.db, WAL: n.wal, LogStore: rs, StableStore: rs, Endpoint: n.ep, Keys: n.keys,
-			Logger: logger, RaftLog: opts.RaftLog, Registerer: n.reg, OnFatal: opts.OnFatal, Gate: n.fo.gate,
+			Logger: logger, RaftLog: opts.RaftLog, Registerer: n.reg, OnFatal: opts.OnFatal, Gate: n.fo.gate, Admit: n.admit,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("node: %w", err)
@@ -342,35 +347,25 @@ func verifyWALTail(w *wal.Log, n uint64) error {
 
 // openPebble opens the node's one Pebble database (raft log, WAL, state).
 func openPebble(dir string, logger *slog.Logger) (*pebble.DB, error) {
+	return openPebbleLog(dir, newPebbleLog(logger, nil))
+}
+
+// openPebbleLog is openPebble logging through pl (disk.go).
+func openPebbleLog(dir string, pl *pebbleLog) (*pebble.DB, error) {
 	opts := &pebble.Options{
 		MemTableSize:                64 << 20,
 		MemTableStopWritesThreshold: 4,
 		L0CompactionThreshold:       4,
 		L0StopWritesThreshold:       24,
 		CompactionConcurrencyRange:  func() (int, int) { return 1, 2 },
-		Logger:                      pebbleLogger{logger},
+		Logger:                      pl,
+		EventListener:               pl.events(),
 	}
 	db, err := pebble.Open(dir, opts)
 	if err != nil {
 		return nil, fmt.Errorf("node: open pebble at %s: %w", dir, err)
 	}
 	return db, nil
-}
-
-// pebbleLogger routes Pebble's messages to slog. Fatalf keeps Pebble's
-// own contract (it must not return: Pebble calls it on unrecoverable
-// corruption), so it logs and then defers to Pebble's default logger.
-type pebbleLogger struct{ l *slog.Logger }
-
-func (p pebbleLogger) Infof(format string, args ...interface{}) {
-	p.l.Debug(fmt.Sprintf(format, args...))
-}
-func (p pebbleLogger) Errorf(format string, args ...interface{}) {
-	p.l.Error(fmt.Sprintf(format, args...))
-}
-func (p pebbleLogger) Fatalf(format string, args ...interface{}) {
-	p.l.Error("fatal: " + fmt.Sprintf(format, args...))
-	pebble.DefaultLogger.Fatalf(format, args...)
 }
 
 // Cell returns the node's cell member (nil on the twin until it is
@@ -421,7 +416,7 @@ func (n *Node) becomePrimary() error {
 	cc.Ship.StartDown = true // the region it replaced was just lost
 	cell, err := replicator.Open(cc, replicator.Deps{
 		DB: n.db, WAL: n.wal, LogStore: rs, StableStore: rs, Endpoint: n.ep, Keys: n.keys,
-		Logger: n.logger, RaftLog: n.opts.RaftLog, Registerer: n.reg, OnFatal: n.opts.OnFatal, Gate: n.fo.gate,
+		Logger: n.logger, RaftLog: n.opts.RaftLog, Registerer: n.reg, OnFatal: n.opts.OnFatal, Gate: n.fo.gate, Admit: n.admit,
 	})
 	if err != nil {
 		return fmt.Errorf("node: promote: start the primary cell: %w", err)
@@ -471,6 +466,7 @@ type Status struct {
 	Cell     *replicator.Status     `json:"cell,omitempty"`
 	Twin     *replicator.TwinStatus `json:"twin,omitempty"`
 	Failover *FailoverStatus        `json:"failover,omitempty"`
+	Disk     *diskspace.Status      `json:"disk,omitempty"`
 }
 
 // Status returns the node's status.
@@ -492,6 +488,10 @@ func (n *Node) Status() Status {
 	}
 	if n.fo != nil {
 		st.Failover = n.fo.status()
+	}
+	if n.disk != nil {
+		ds := n.disk.Status()
+		st.Disk = &ds
 	}
 	return st
 }
@@ -536,6 +536,9 @@ func (n *Node) close() error {
 	}
 	if n.db != nil {
 		errs = append(errs, n.db.Close())
+	}
+	if n.disk != nil {
+		n.disk.Close()
 	}
 	return errors.Join(errs...)
 }

@@ -38,7 +38,9 @@
 // key, value, prefix, limit, deadline) and reads frame type 2 (response:
 // code, message, raft index, WAL index, key-values), then reuses the
 // stream. Codes: 0 ok, 1 not leader, 2 no leader, 3 not found, 4 bad
-// request, 5 timeout, 6 internal.
+// request, 5 timeout, 6 internal, 7 twin unconfirmed, 8 RPO exceeded, 9 no
+// twin, 10 lease expired, 11 fenced, 12 no space (the leader's free disk
+// space is below disk.refuse_free: the write was refused, not proposed).
 //
 // # Snapshot stream
 //

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/monaco-sovereign/jumeau/diskspace"
 	"github.com/monaco-sovereign/jumeau/failover"
 	"github.com/monaco-sovereign/jumeau/transport"
 	"github.com/monaco-sovereign/jumeau/wal"
@@ -38,6 +39,8 @@ const (
 	// Codes of the primary lease (the write gate).
 	codeLeaseExpired uint8 = 10
 	codeFenced       uint8 = 11
+	// The leader's disk is below its refuse threshold.
+	codeNoSpace uint8 = 12
 
 	maxForwardFrame = 17 << 20
 )
@@ -86,6 +89,8 @@ func codeOf(err error) uint8 {
 		return codeRPOExceeded
 	case errors.Is(err, ErrNoTwin):
 		return codeNoTwin
+	case errors.Is(err, diskspace.ErrNoSpace):
+		return codeNoSpace
 	}
 	return codeInternal
 }
@@ -115,6 +120,8 @@ func errOf(leader string, r *fwdResponse) error {
 		base = failover.ErrLeaseExpired
 	case codeFenced:
 		base = failover.ErrFenced
+	case codeNoSpace:
+		base = diskspace.ErrNoSpace
 	default:
 		return fmt.Errorf("leader %s: %s", leader, r.Msg)
 	}

@@ -143,6 +143,11 @@ type Deps struct {
 	// Gate, if set, is asked before every write on the leader: the
 	// primary lease (a lapsed or fenced lease refuses the write).
 	Gate func() error
+	// Admit, if set, is asked before every new write on the leader,
+	// before Gate; its error refuses the write (the node's free disk
+	// space). Unlike Gate it is not asked again after the commit, and
+	// never for what Raft replicates or the FSM applies.
+	Admit func() error
 }
 
 // Result describes a committed write.
@@ -428,6 +433,11 @@ func (c *Cell) leaderWrite(ctx context.Context, op wal.Op, ns, key string, value
 	defer c.inflight.Add(-1)
 	if c.draining.Load() {
 		return Result{}, ErrSwitching
+	}
+	if c.deps.Admit != nil {
+		if err := c.deps.Admit(); err != nil {
+			return Result{}, err
+		}
 	}
 	if c.deps.Gate != nil {
 		if err := c.deps.Gate(); err != nil {
