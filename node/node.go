@@ -111,6 +111,9 @@ func Start(cfg Config, opts Options) (n *Node, err error) {
 	if err := os.MkdirAll(cfg.Node.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("node: create data dir: %w", err)
 	}
+	if err := checkDataDir(cfg.Node.DataDir); err != nil {
+		return nil, err
+	}
 	n.opts = opts
 	role := pki.Role(cfg.Node.Role)
 	peers := map[string]string{}
