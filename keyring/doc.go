@@ -59,6 +59,14 @@
 //	  }
 //	}
 //
+// The file is a copy: every wrapped key is also in the cell's replicated
+// state, and the cell installs again at start the keys the file lacks. So
+// a failed write of the file does not lose a key: [Keyring.Install] keeps
+// the key in memory and fails with [ErrPersist], [Keyring.Stale] reports
+// the file behind until a later write succeeds, and [Keyring.Flush]
+// rewrites it (the cell leader flushes before it creates a namespace key,
+// and refuses the request if it cannot).
+//
 // kek_check is the first 16 bytes of HMAC-SHA256(KEK, "jumeau/keyring/kek-check/v1").
 // It lets [Open] tell a wrong KEK ([ErrWrongKEK]) from a corrupt file without
 // revealing anything about the KEK. Namespaces are 1 to 255 bytes of valid

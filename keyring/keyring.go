@@ -40,6 +40,11 @@ var (
 	ErrNoKEK = errors.New("keyring: no key-encryption key configured")
 	// ErrCorrupt means the keyring file cannot be decoded.
 	ErrCorrupt = errors.New("keyring: corrupt keyring file")
+	// ErrPersist means the keyring file could not be written (full disk,
+	// no file descriptor left, unwritable directory). From Install it
+	// means the key IS installed in memory and usable; the file lacks it
+	// until a later write succeeds (see Install).
+	ErrPersist = errors.New("keyring: cannot write the keyring file")
 	// ErrInvalidNamespace means a namespace name is empty, longer than
 	// MaxNamespaceLen bytes, or not valid UTF-8.
 	ErrInvalidNamespace = errors.New("keyring: invalid namespace name")
@@ -80,8 +85,12 @@ type Keyring struct {
 	kekAEAD cipher.AEAD
 	check   []byte
 
-	mu   sync.Mutex // serialises Install (file writes)
+	mu   sync.Mutex // serialises Install and Flush (file writes)
 	keys atomic.Pointer[table]
+	// stale is set while the file lacks keys held in memory (its last
+	// write failed); writeFailures counts failed writes.
+	stale         atomic.Bool
+	writeFailures atomic.Uint64
 }
 
 // Open opens the keyring file at path with kek, creating an empty keyring
@@ -174,10 +183,19 @@ func (k *Keyring) Generate(ns string) ([]byte, error) {
 	return out, nil
 }
 
-// Install unwraps a key made by Generate (on any replica sharing the KEK) and
-// persists it as the data key of ns. Installing the key ns already has is a
-// no-op; a different key fails with ErrKeyExists. A wrapped key made with
-// another KEK, for another namespace, or damaged fails with ErrUnwrap.
+// Install unwraps a key made by Generate (on any replica sharing the KEK),
+// makes it the data key of ns and persists it. Installing the key ns
+// already has is a no-op; a different key fails with ErrKeyExists. A
+// wrapped key made with another KEK, for another namespace, or damaged
+// fails with ErrUnwrap.
+//
+// If the keyring file cannot be written, the key is installed in memory
+// all the same (Has, Seal and Unseal use it) and Install fails with
+// ErrPersist: its callers install keys already committed to the
+// replicated state, which is the keys' durable home, and a failed file
+// write must not stop a replica from reading what it applied. Until a
+// later Install or Flush succeeds, Stale reports true; at the next Open
+// the caller installs again the keys the file lacks.
 func (k *Keyring) Install(ns string, wrapped []byte) error {
 	if err := validNamespace(ns); err != nil {
 		return fmt.Errorf("install data key for %q: %w", ns, err)
@@ -200,10 +218,40 @@ func (k *Keyring) Install(ns string, wrapped []byte) error {
 		next[n] = v
 	}
 	next[ns] = dk
-	if err := k.persist(next); err != nil {
-		return fmt.Errorf("install data key for %q: %w", ns, err)
-	}
 	k.keys.Store(&next)
+	if err := k.write(next); err != nil {
+		return fmt.Errorf("install data key for %q: installed in memory, but %w", ns, err)
+	}
+	return nil
+}
+
+// Flush rewrites the keyring file from the keys in memory (a file left
+// stale by a failed write is brought up to date). The cell leader calls
+// it before it creates a namespace key, so that a site unable to write
+// its keyring file refuses the request rather than committing a key it
+// cannot persist. It fails with ErrPersist.
+func (k *Keyring) Flush() error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.write(*k.keys.Load())
+}
+
+// Stale reports whether the keyring file lacks keys installed in memory
+// (the last write of the file failed).
+func (k *Keyring) Stale() bool { return k.stale.Load() }
+
+// WriteFailures returns how many writes of the keyring file have failed
+// since Open.
+func (k *Keyring) WriteFailures() uint64 { return k.writeFailures.Load() }
+
+// write persists t, keeping stale and writeFailures; k.mu is held.
+func (k *Keyring) write(t table) error {
+	if err := k.persist(t); err != nil {
+		k.stale.Store(true)
+		k.writeFailures.Add(1)
+		return fmt.Errorf("%w: %w (fix the cause: free disk space or file descriptors, or make its directory writable)", ErrPersist, err)
+	}
+	k.stale.Store(false)
 	return nil
 }
 

@@ -51,7 +51,12 @@ type ListenConfig struct {
 	Metrics string `mapstructure:"metrics"` // plaintext Prometheus endpoint; empty disables it
 	// Pprof adds Go's /debug/pprof handlers to the metrics listener (keep
 	// it off in production: it exposes internals to whoever reaches it).
+	// Refused on a non-loopback listen.metrics unless MetricsTLS is set.
 	Pprof bool `mapstructure:"pprof"`
+	// MetricsTLS serves the metrics listener over TLS with the node's
+	// certificate and requires client certificates of the deployment's
+	// CA: role auditor or admin for /metrics, admin for /debug/pprof/.
+	MetricsTLS bool `mapstructure:"metrics_tls"`
 }
 
 // TLSConfig names the node's certificate files.
@@ -272,6 +277,9 @@ func (c Config) Validate() error {
 		if _, _, err := net.SplitHostPort(a[1]); err != nil {
 			return fmt.Errorf("config: %s %q is not host:port (example: 127.0.0.1:7001)", a[0], a[1])
 		}
+	}
+	if err := c.validateMetricsListen(); err != nil {
+		return err
 	}
 	seen := map[string]bool{}
 	for i, p := range c.Peers {

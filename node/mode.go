@@ -21,12 +21,15 @@ import (
 	"github.com/monaco-sovereign/jumeau/wal"
 )
 
-// Errors of mode changes.
+// Errors of starting a node and of its mode changes.
 var (
 	// ErrStaleSite means a site's store belongs to an older incarnation
 	// of its region's cell (it was away through a promotion and a
 	// failback): it refuses to start until it is reseeded.
 	ErrStaleSite = errors.New("node: this site's store belongs to an older cell")
+	// ErrDataDirPermissions means node.data_dir is accessible to its
+	// group or others.
+	ErrDataDirPermissions = errors.New("node: data directory is accessible to group or others")
 )
 
 // A node's mode follows from its role and the region epoch it knows:

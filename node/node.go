@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"sync"
@@ -20,7 +19,6 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/monaco-sovereign/jumeau/api"
 	"github.com/monaco-sovereign/jumeau/diskspace"
@@ -113,6 +111,9 @@ func Start(cfg Config, opts Options) (n *Node, err error) {
 	n.mat = mat
 	if err := os.MkdirAll(cfg.Node.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("node: create data dir: %w", err)
+	}
+	if err := checkDataDir(cfg.Node.DataDir); err != nil {
+		return nil, err
 	}
 	if err := n.startDisk(); err != nil {
 		return nil, err
@@ -306,20 +307,8 @@ func Start(cfg Config, opts Options) (n *Node, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
-	if cfg.Listen.Metrics != "" {
-		n.mln, err = net.Listen("tcp", cfg.Listen.Metrics)
-		if err != nil {
-			return nil, fmt.Errorf("node: metrics listener %s: %w", cfg.Listen.Metrics, err)
-		}
-		mux := http.NewServeMux()
-		mux.Handle("/metrics", promhttp.HandlerFor(n.reg, promhttp.HandlerOpts{}))
-		if cfg.Listen.Pprof {
-			mux.HandleFunc("/debug/pprof/", pprof.Index)
-			mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-			mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-		}
-		n.metrics = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-		go func() { _ = n.metrics.Serve(n.mln) }()
+	if err := n.startMetrics(); err != nil {
+		return nil, err
 	}
 	logger.Info("node started", "role", cfg.Node.Role, "region", cfg.Node.Region,
 		"quic", n.ep.Addr().String(), "api", n.api.Addr(), "metrics", cfg.Listen.Metrics, "version", Version)

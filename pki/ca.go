@@ -113,7 +113,8 @@ func InitCA(dir, name string) (*CA, error) {
 	return &CA{cert: cert, certPEM: certPEM, key: key}, nil
 }
 
-// LoadCA loads the CA written by InitCA in dir.
+// LoadCA loads the CA written by InitCA in dir. Its key file must be
+// accessible to its owner only (ErrKeyPermissions otherwise).
 func LoadCA(dir string) (*CA, error) {
 	certPath, keyPath := filepath.Join(dir, CACertFile), filepath.Join(dir, CAKeyFile)
 	certPEM, err := os.ReadFile(certPath)
@@ -128,7 +129,7 @@ func LoadCA(dir string) (*CA, error) {
 	if !cert.IsCA || !cert.BasicConstraintsValid {
 		return nil, fmt.Errorf("load CA %s: certificate %q is not a CA", certPath, cert.Subject.CommonName)
 	}
-	keyPEM, err := os.ReadFile(keyPath)
+	keyPEM, err := readPrivateKeyFile(keyPath)
 	if err != nil {
 		return nil, fmt.Errorf("load CA: %w", err)
 	}

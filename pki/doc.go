@@ -42,7 +42,9 @@
 // Readers (LoadCA, LoadTLS) also accept SEC 1 "EC PRIVATE KEY" blocks and
 // skip PEM blocks of other types; a CA file may hold several certificates (a
 // bundle, for CA rotation), a certificate file may hold the leaf followed by
-// intermediates.
+// intermediates. LoadTLS and LoadCA refuse a private key file that its
+// group or others may access (ErrKeyPermissions: fix with chmod 600; 0400
+// is accepted too), checked on the opened file, symbolic links followed.
 //
 // # Revocation
 //

@@ -36,6 +36,9 @@ var (
 	// ErrKeyMismatch is returned when a private key does not belong to the
 	// certificate it is loaded with.
 	ErrKeyMismatch = errors.New("pki: private key does not match certificate")
+	// ErrKeyPermissions is returned when a private key file may be read
+	// (or written) by its group or others: it must be mode 0600 or 0400.
+	ErrKeyPermissions = errors.New("pki: private key file is accessible to group or others")
 	// ErrValidity is returned for a certificate validity that is not
 	// positive or that outlives the CA.
 	ErrValidity = errors.New("pki: invalid validity")

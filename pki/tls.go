@@ -44,9 +44,10 @@ type Material struct {
 	Identity Identity
 }
 
-// LoadTLS reads and checks the files: the key must match the certificate and
-// the certificate must verify, now, against the CA bundle and carry an
-// Identity.
+// LoadTLS reads and checks the files: the key file must be accessible to
+// its owner only (ErrKeyPermissions otherwise), the key must match the
+// certificate and the certificate must verify, now, against the CA bundle
+// and carry an Identity.
 func LoadTLS(files TLSFiles) (*Material, error) {
 	if err := files.Validate(); err != nil {
 		return nil, fmt.Errorf("load TLS: %w", err)
@@ -70,7 +71,7 @@ func LoadTLS(files TLSFiles) (*Material, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load TLS: %w", err)
 	}
-	keyPEM, err := os.ReadFile(files.Key)
+	keyPEM, err := readPrivateKeyFile(files.Key)
 	if err != nil {
 		return nil, fmt.Errorf("load TLS: %w", err)
 	}

@@ -32,6 +32,19 @@
 // op, payload}, chained on its previous record, so every replica computes
 // the same record hash.
 //
+// # Names
+//
+// A namespace is 1 to 64 bytes of a-z, 0-9, '.', '_' and '-'
+// (ValidateNamespace). A key is 1 to 1024 bytes of valid UTF-8 without
+// control characters: no C0 (U+0000-U+001F, so no NUL, TAB, CR or LF), no
+// DEL (U+007F), no C1 (U+0080-U+009F) (ValidateKey). Keys leave the daemon
+// as JSON strings and as lines of `jumeau ls`, which could not carry
+// invalid UTF-8 or line breaks without loss; a binary name must be encoded
+// (hex, base64url) by the application. Writes, reads and deletes refuse
+// other keys with a bad-request error naming the byte offset. Records
+// already in a WAL are applied whatever their key (every replica must
+// apply the same log).
+//
 // # Forwarding (QUIC streams of kind Forward, transport frames)
 //
 // A follower sends frame type 1 (request: op put/del/get/list, namespace,

@@ -15,6 +15,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/hashicorp/raft"
 
+	"github.com/monaco-sovereign/jumeau/keyring"
 	"github.com/monaco-sovereign/jumeau/wal"
 )
 
@@ -80,6 +81,8 @@ type FSM struct {
 
 	// OnFail, if set, is called once when the FSM halts (see Failed).
 	OnFail func(error)
+
+	keyLog keyWriteLog
 }
 
 // Failed returns the error that halted the FSM, or nil. A halted FSM
@@ -129,12 +132,18 @@ func NewFSM(db *pebble.DB, w *wal.Log, keys KeyInstaller, logger *slog.Logger) (
 	if err := reinstallKeys(f.db, f.keys); err != nil {
 		return nil, err
 	}
+	if st, ok := f.keys.(interface{ Stale() bool }); ok && st.Stale() {
+		f.logger.Warn("the keyring file could not be written: namespace keys are served from the replicated state; the next keyring write or start tries again")
+	}
 	return f, nil
 }
 
 // reinstallKeys makes sure the keyring holds every namespace key the
-// replicated state holds (a keyring file lost or restored from an older
-// backup is rebuilt from the cell's own record of the wrapped keys).
+// replicated state holds (a keyring file lost, left behind by a failed
+// write or restored from an older backup is rebuilt from the cell's own
+// record of the wrapped keys). A key installed in memory whose file write
+// failed (keyring.ErrPersist) does not stop it: the keyring reports its
+// file stale, and the next write or start tries again.
 func reinstallKeys(db *pebble.DB, keys KeyInstaller) error {
 	if keys == nil {
 		return nil
@@ -146,7 +155,7 @@ func reinstallKeys(db *pebble.DB, keys KeyInstaller) error {
 	defer it.Close()
 	for it.First(); it.Valid(); it.Next() {
 		ns := string(it.Key()[len(metaKeyPfx):])
-		if err := keys.Install(ns, append([]byte(nil), it.Value()...)); err != nil {
+		if err := keys.Install(ns, append([]byte(nil), it.Value()...)); err != nil && !errors.Is(err, keyring.ErrPersist) {
 			return fmt.Errorf("fsm: install key of namespace %s from the replicated state: %w", ns, err)
 		}
 	}
@@ -255,7 +264,18 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 		if f.keys == nil {
 			continue
 		}
-		if err := f.keys.Install(c.Namespace, c.Payload); err != nil {
+		err := f.keys.Install(c.Namespace, c.Payload)
+		switch {
+		case err == nil:
+		case errors.Is(err, keyring.ErrPersist):
+			// The key is installed in memory and committed in Pebble
+			// (metaKeyFor), its durable home: only the keyring file,
+			// a copy, lacks it, and it is written again by the next
+			// successful keyring write or at the next start
+			// (reinstallKeys). Halting here would stop a site over a
+			// file it does not need to serve.
+			f.keyWriteFailed(c.Namespace, err)
+		default:
 			// This site cannot unseal the namespace: stop applying; at
 			// restart it retries from the replicated state (and refuses to
 			// start with the reason if it still cannot).

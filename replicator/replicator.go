@@ -120,6 +120,9 @@ type Sealer interface {
 	KeyInstaller
 	Has(ns string) bool
 	Generate(ns string) ([]byte, error)
+	// Flush rewrites the keyring file; the leader calls it before it
+	// creates a namespace key.
+	Flush() error
 	Seal(ns string, aad, plaintext []byte) ([]byte, error)
 	Unseal(ns string, aad, sealed []byte) ([]byte, error)
 }
@@ -504,6 +507,13 @@ func (c *Cell) apply(ctx context.Context, cmd *command) (Result, error) {
 // ensureKey makes sure the namespace has a data key on every site: the
 // leader generates one, wraps it with the key-encryption key and commits it
 // through Raft, so every replica installs the same key.
+//
+// First the leader rewrites its keyring file: a leader that cannot write
+// it (no file descriptor left, full disk, unwritable directory) fails the
+// request with that reason and proposes nothing. A write that fails later,
+// when the committed key is applied, does not halt any site (see
+// FSM.ApplyBatch). The generated key is not installed before it commits:
+// a leader deposed meanwhile must not hold a key the cell never agreed on.
 func (c *Cell) ensureKey(ctx context.Context, ns string) error {
 	if c.deps.Keys.Has(ns) {
 		return nil
@@ -512,6 +522,9 @@ func (c *Cell) ensureKey(ctx context.Context, ns string) error {
 	defer c.keyMu.Unlock()
 	if c.deps.Keys.Has(ns) {
 		return nil
+	}
+	if err := c.deps.Keys.Flush(); err != nil {
+		return fmt.Errorf("namespace %s has no data key yet, and this site cannot write its keyring file to create one (nothing was written): %w", ns, err)
 	}
 	wrapped, err := c.deps.Keys.Generate(ns)
 	if err != nil {

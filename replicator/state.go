@@ -6,7 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"strings"
+	"unicode/utf8"
 
 	"github.com/cockroachdb/pebble/v2"
 )
@@ -17,7 +17,7 @@ type KV struct {
 	Value []byte `codec:"v" json:"value,omitempty"`
 }
 
-// ValidateName checks a namespace: 1-64 bytes of [a-z0-9._-].
+// ValidateNamespace checks a namespace: 1-64 bytes of [a-z0-9._-].
 func ValidateNamespace(ns string) error {
 	if len(ns) == 0 || len(ns) > 64 {
 		return fmt.Errorf("%w: namespace %q must be 1 to 64 bytes", ErrBadRequest, ns)
@@ -30,13 +30,29 @@ func ValidateNamespace(ns string) error {
 	return nil
 }
 
-// ValidateKey checks a key: 1-1024 bytes, no NUL byte.
+// ValidateKey checks a key: 1 to 1024 bytes of valid UTF-8 holding no
+// control character (C0 U+0000-U+001F, DEL U+007F, C1 U+0080-U+009F).
+//
+// Keys travel as JSON strings (which replace invalid UTF-8 with U+FFFD, so
+// two distinct keys could list under one name that reads back neither) and
+// are printed one per line by `jumeau ls` (a CR or LF would make one key
+// look like two): refusing them at the write keeps every output lossless.
+// The error names the byte offset of the first offending byte.
 func ValidateKey(key string) error {
 	if len(key) == 0 || len(key) > maxNameLen {
 		return fmt.Errorf("%w: key must be 1 to %d bytes, got %d", ErrBadRequest, maxNameLen, len(key))
 	}
-	if strings.IndexByte(key, 0) >= 0 {
-		return fmt.Errorf("%w: key must not contain a NUL byte", ErrBadRequest)
+	for i := 0; i < len(key); {
+		r, size := utf8.DecodeRuneInString(key[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			return fmt.Errorf("%w: key is not valid UTF-8 at byte offset %d (0x%02x): keys are UTF-8 text; encode a binary name first (hex or base64url)",
+				ErrBadRequest, i, key[i])
+		case r < 0x20 || r == 0x7f || r >= 0x80 && r <= 0x9f:
+			return fmt.Errorf("%w: key holds the control character %U at byte offset %d: keys may not contain control characters (U+0000-U+001F, U+007F, U+0080-U+009F); remove it or encode the name (hex or base64url)",
+				ErrBadRequest, r, i)
+		}
+		i += size
 	}
 	return nil
 }

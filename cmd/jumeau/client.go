@@ -266,9 +266,9 @@ func newLsCmd() *cobra.Command {
 				}
 				for _, kv := range res.Items {
 					if values {
-						fmt.Fprintf(out, "%s\t%s\n", kv.Key, kv.Value)
+						fmt.Fprintf(out, "%s\t%s\n", printableKey(kv.Key), kv.Value)
 					} else {
-						fmt.Fprintln(out, kv.Key)
+						fmt.Fprintln(out, printableKey(kv.Key))
 					}
 				}
 				return nil
