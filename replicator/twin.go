@@ -13,6 +13,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/monaco-sovereign/jumeau/keyring"
 	"github.com/monaco-sovereign/jumeau/pki"
 	"github.com/monaco-sovereign/jumeau/transport"
 	"github.com/monaco-sovereign/jumeau/wal"
@@ -525,6 +526,12 @@ func (t *Twin) apply(group []*shipRecords) (uint64, [32]byte, error) {
 	}
 	for _, kv := range installs {
 		if err := t.deps.Keys.Install(kv[0], []byte(kv[1])); err != nil {
+			if errors.Is(err, keyring.ErrPersist) {
+				// The key is in memory and in Pebble; only the keyring
+				// file's copy is stale until the next write or start.
+				t.logger.Warn("namespace key installed, but the keyring file could not be written", "namespace", kv[0], "err", err)
+				continue
+			}
 			// The twin still stores the namespace's records; it cannot
 			// serve its reads until the key-encryption key is right.
 			t.logger.Error("cannot install a namespace key (reads of that namespace will fail)", "namespace", kv[0], "err", err)
