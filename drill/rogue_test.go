@@ -77,6 +77,7 @@ func TestRogueEvidence_Checks(t *testing.T) {
 		{"an attempt unconfirmed", func(e *rogueEvidence) { e.attempts[3].outcome = outcomeUnconfirmed }, []string{checkAttempts}},
 		{"a refusal not counted", func(e *rogueEvidence) { e.refusedAfter["site-b"] = 2 }, []string{checkCounted}},
 		{"a metric not read", func(e *rogueEvidence) { e.metricErr["site-a"] = "connection refused" }, []string{checkCounted}},
+		{"connections unknown", func(e *rogueEvidence) { e.attempts[1].dials = -1 }, []string{checkCounted}},
 		{"the term moved", func(e *rogueEvidence) { e.after.term = 1004 }, []string{checkLeader}},
 		{"another leader", func(e *rogueEvidence) { e.after.leader = "site-b" }, []string{checkLeader}},
 		{"no leader after", func(e *rogueEvidence) { e.after.leader, e.after.term = "", 0 }, []string{checkLeader}},
