@@ -17,7 +17,7 @@
 //   - the timeline runs: kill (SIGKILL), pause (SIGSTOP), resume, restart
 //     of the nodes the selectors name when the step runs, link faults
 //     through the lab's fault links, attacks through the attack
-//     executors (attack.go);
+//     executors (attack.go; rogue-peer in rogue.go);
 //   - every 250 ms a sample records the acknowledged and failed writes per
 //     second and the twin's lag as the cell leader reports it
 //     (cell.ship.lag_seconds), and the status of every node marks events:
@@ -50,10 +50,18 @@
 //   - integrity: after the nodes converge, every data node holds the same
 //     last WAL index and hash (the chain of each is checked by the node
 //     itself as it stores records);
-//   - tamper_detected: every forged-records, stolen-cert and replay step
-//     reported its attempts refused.
+//   - tamper_detected: every forged-records, stolen-cert, replay and
+//     rogue-peer step reported its attempts refused.
 //
 // The scenario's expectations are checked against these (report.Check),
-// the samples and events fill the report's timeline, and the lab's
+// followed by the attack steps' own checks (AttackResult.Checks, named
+// "attacks[N].ACTION.CHECK"): a rogue-peer step checks from its evidence
+// that every attempt was refused, that each target counted a refused
+// non-member connection per attacker connection
+// (jumeau_transport_peers_refused_total{kind="connection",
+// reason="not_member"}), that the leader, its term and every node's epoch
+// did not move, that no value reached the attacker and that its write is
+// not on the cell. The report passes only if every check passes. The
+// samples and events fill the report's timeline, and the lab's
 // processes are stopped unless Options.Keep.
 package drill

@@ -47,6 +47,19 @@ type AttackResult struct {
 	Detected bool
 	Findings []string
 	Refusals int
+	// Checks are the step's own checks, computed from what it observed;
+	// the report lists them after the scenario's expectations, each name
+	// prefixed with the step ("attacks[0].rogue-peer.leader_unchanged"),
+	// and a failed one fails the drill.
+	Checks []AttackCheck
+}
+
+// AttackCheck is one check of an attack step, as the report shows it.
+type AttackCheck struct {
+	Name     string
+	Expected string
+	Measured string
+	Passed   bool
 }
 
 // attacks are the attack executors, implemented in attack.go by the

@@ -184,7 +184,7 @@ func (r *runner) measure(ctx context.Context, primary string, primaryErr error) 
 	}
 	if tampering == 0 {
 		o.tamper = false
-		why = append(why, "no forged-records, stolen-cert or replay attack ran")
+		why = append(why, "no forged-records, stolen-cert, replay or rogue-peer attack ran")
 	}
 	o.tamperWhy = strings.Join(why, "; ")
 	return o

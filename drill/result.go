@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"time"
 
@@ -61,6 +62,9 @@ func (r *runner) buildReport(o *outcome) (*report.Report, error) {
 		}
 		rep.AddCheck(e.Label(), e.Expected(), text, passed)
 	}
+	r.mu.Lock()
+	addAttackChecks(rep, r.attackRes)
+	r.mu.Unlock()
 
 	r.watch.mu.Lock()
 	for _, s := range r.watch.samples {
@@ -97,6 +101,19 @@ func (r *runner) buildReport(o *outcome) (*report.Report, error) {
 		return nil, fmt.Errorf("drill %s: report: %w", sc.Name, err)
 	}
 	return rep, nil
+}
+
+// addAttackChecks adds the attack steps' own checks to the report, in the
+// order the steps began, each named after its step
+// ("attacks[0].rogue-peer.leader_unchanged").
+func addAttackChecks(rep *report.Report, runs []attackRun) {
+	runs = slices.Clone(runs)
+	slices.SortStableFunc(runs, func(a, b attackRun) int { return a.began.Compare(b.began) })
+	for _, run := range runs {
+		for _, c := range run.res.Checks {
+			rep.AddCheck(run.step.Path+"."+string(run.step.Action)+"."+c.Name, c.Expected, c.Measured, c.Passed)
+		}
+	}
 }
 
 func firstDone(ws []history.Write) time.Time {

@@ -10,7 +10,7 @@ import (
 
 func TestBuiltins(t *testing.T) {
 	want := []string{
-		"cyberattack-forged-records", "cyberattack-link-ddos", "cyberattack-ransomware", "cyberattack-stolen-cert",
+		"cyberattack-forged-records", "cyberattack-link-ddos", "cyberattack-ransomware", "cyberattack-rogue-peer", "cyberattack-stolen-cert",
 		"earthquake-aftershocks", "earthquake-one-site", "earthquake-total", "earthquake-two-sites",
 	}
 	if got := Builtins(); !slices.Equal(got, want) {
@@ -165,6 +165,28 @@ func TestBuiltin_Contents(t *testing.T) {
 			t.Errorf("got %v, want a revoked and a foreign certificate", kinds)
 		}
 		check(t, s, "tamper_detected", "== true")
+	})
+	t.Run("cyberattack-rogue-peer", func(t *testing.T) {
+		s := load(t, "cyberattack-rogue-peer")
+		if len(s.Attacks) != 1 || s.Attacks[0].RoguePeer == nil {
+			t.Fatalf("got %v, want one rogue-peer attack", s.Attacks)
+		}
+		r := s.Attacks[0].RoguePeer
+		want := []PeerIdentity{"site/monaco/site-z", "site/luxembourg/rogue"}
+		if !slices.Equal(r.Identities, want) || r.Raft != SelectLeader || !slices.Equal(r.Forward, []Selector{SelectLeader, SelectFollower}) {
+			t.Errorf("got %+v, want %v flooding the leader's Raft and forwarding to the leader and a follower", r, want)
+		}
+		if r.Every != 150*time.Millisecond || r.RPCs() < 10 {
+			t.Errorf("got a flood every %v, %d RPCs; want every 150ms, at least 10", r.Every, r.RPCs())
+		}
+		if len(s.Faults) != 0 {
+			t.Errorf("got faults %v, want none: a leader change must come from the attack only", s.Faults)
+		}
+		check(t, s, "tamper_detected", "== true")
+		check(t, s, "promotions", "== 0")
+		check(t, s, "acked_writes_lost", "== 0")
+		check(t, s, "split_brain", "== 0")
+		check(t, s, "integrity", "== verified")
 	})
 }
 

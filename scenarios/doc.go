@@ -120,6 +120,19 @@
 //	replay: {frames: N [10], target: NODE [twin]}
 //	    N datagrams captured on their way to NODE are sent to it again,
 //	    verbatim.
+//	rogue-peer: {identities: [ID...] [site/monaco/site-z, site/luxembourg/rogue],
+//	             raft: SITE [leader], forward: [SITE...] [leader, follower],
+//	             namespace: NS [the load's first], for: D [3s], every: P [150ms]}
+//	    A certificate issued by the deployment's own CA for each identity
+//	    ID (role/region/name, a node role; not a node of the topology, whose
+//	    sites are in region monaco, the twin in luxembourg, the witness in
+//	    witness) tries what a member of the cell does: a Raft AppendEntries
+//	    of a term far above the cell's to SITE every P for D (at most 1000
+//	    RPCs), then on Forward streams to each of the forward sites a list
+//	    and a get of NS and a write of a new key. The drill's report gets
+//	    one check per piece of evidence (attempts refused, refusals counted
+//	    by the targets, leader and term unchanged, no epoch moved, no value
+//	    received, the write absent); tamper_detected holds when all pass.
 //
 // NODE is one node: leader, follower, twin, witness or a name. Counts are
 // 1 to 1000000.
@@ -140,12 +153,12 @@
 //	split_brain: "== 0"       moments two writers accepted writes in one epoch
 //	promotions: "== 1"        promotions of the twin (region epoch bumps)
 //	integrity: verified       chain, signatures and state digests all check out
-//	tamper_detected: true     every forged, stolen or replayed attempt refused, with an alarm
+//	tamper_detected: true     every forged, stolen, replayed or rogue attempt refused, with an alarm
 //
 // Parse refuses a check that cannot fail: acked_writes_lost for a
 // durability the load never uses, tamper_detected: true without a
-// forged-records, stolen-cert or replay attack, rto without a kill, pause
-// or link fault, promotions without a twin. Expectation.Check compares a
+// forged-records, stolen-cert, replay or rogue-peer attack, rto without a
+// kill, pause or link fault, promotions without a twin. Expectation.Check compares a
 // measured value (see its documentation for the Go types) and
 // Expectation.String prints the check for the report: "rto <= 10s".
 //

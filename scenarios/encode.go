@@ -243,6 +243,11 @@ func (st Step) node() (*yaml.Node, error) {
 		p.add("frames", scalar(r.Frames))
 		p.add("target", scalar(string(r.Target)))
 		m.add(key, p.n)
+	case RoguePeer:
+		if st.RoguePeer == nil {
+			return nil, fmt.Errorf("rogue-peer step without parameters: %w", ErrInvalid)
+		}
+		m.add(key, roguePeerNode(st.RoguePeer))
 	default:
 		return nil, fmt.Errorf("action %q: %w", st.Action, ErrInvalid)
 	}

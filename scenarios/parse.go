@@ -30,6 +30,9 @@ type parser struct {
 	// noNamespace are the ransomware attacks without a namespace: they
 	// get the load's first once the whole document is read.
 	noNamespace []*RansomwareAttack
+	// rogueNoNamespace are the rogue-peer attacks without a namespace,
+	// likewise.
+	rogueNoNamespace []*RoguePeerAttack
 }
 
 // fail records a problem at an explicit line.
@@ -345,6 +348,9 @@ func (p *parser) document(data []byte) *Scenario {
 		for _, r := range p.noNamespace {
 			r.Namespace = s.Load.Namespaces[0]
 		}
+		for _, r := range p.rogueNoNamespace {
+			r.Namespace = s.Load.Namespaces[0]
+		}
 	}
 	if n := f.get("expect"); n != nil {
 		s.Expect = p.expect(n)
@@ -606,6 +612,8 @@ func (p *parser) action(st *Step, f fields, at string) {
 			s, _ := p.str(n, child(path, "target"))
 			r.Target = Selector(s)
 		}
+	case RoguePeer:
+		p.roguePeer(st, v, path)
 	}
 }
 

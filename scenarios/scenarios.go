@@ -179,13 +179,17 @@ const (
 	StolenCert Action = "stolen-cert"
 	// Replay: captured traffic is sent again to a node.
 	Replay Action = "replay"
+	// RoguePeer: a certificate of the deployment's CA for an identity
+	// that is not one of its nodes tries to take part in the cell (Raft,
+	// Forward).
+	RoguePeer Action = "rogue-peer"
 )
 
 // faultActions and attackActions are the actions of each list, in the
 // order error messages name them.
 var (
 	faultActions  = []Action{Kill, Pause, Resume, Restart, LinkFault}
-	attackActions = []Action{Ransomware, ForgedRecords, StolenCert, Replay}
+	attackActions = []Action{Ransomware, ForgedRecords, StolenCert, Replay, RoguePeer}
 )
 
 // IsAttack reports whether a is an attack (else a fault).
@@ -206,6 +210,7 @@ type Step struct {
 	ForgedRecords *ForgedRecordsAttack
 	StolenCert    *StolenCertAttack
 	Replay        *ReplayAttack
+	RoguePeer     *RoguePeerAttack
 }
 
 // LinkChange sets the faults of every link Links selects, in each
@@ -365,6 +370,18 @@ func (st Step) String() string {
 		fmt.Fprintf(&b, " kind=%s tries=%s target=%s", c.Kind, strings.Join(tries, ","), c.Target)
 	case st.Replay != nil:
 		fmt.Fprintf(&b, " frames=%d target=%s", st.Replay.Frames, st.Replay.Target)
+	case st.RoguePeer != nil:
+		r := st.RoguePeer
+		ids := make([]string, len(r.Identities))
+		for i, id := range r.Identities {
+			ids[i] = string(id)
+		}
+		fw := make([]string, len(r.Forward))
+		for i, f := range r.Forward {
+			fw[i] = string(f)
+		}
+		fmt.Fprintf(&b, " identities=%s raft=%s forward=%s namespace=%s for=%v every=%v",
+			strings.Join(ids, ","), r.Raft, strings.Join(fw, ","), r.Namespace, r.For, r.Every)
 	default:
 		for i, n := range st.Nodes {
 			if i == 0 {

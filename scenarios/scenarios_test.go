@@ -204,7 +204,7 @@ func TestParse_Errors(t *testing.T) {
 		{"expect a list", []string{"expect:\n  rto: \"<= 10s\"\n  acked_writes_lost: {twin: \"== 0\"}\n  tamper_detected: true\n", "expect: [rto]\n"}, 18, "expect", "want a mapping"},
 		{"acked twin writes without twin writes", []string{"{cell: 0.5, twin: 0.5}", "{cell: 1}"}, 20, "expect.acked_writes_lost.twin", "this check could not fail"},
 		{"acked cell writes without cell writes", []string{"{cell: 0.5, twin: 0.5}", "{twin: 1}", "{twin: \"== 0\"}", "{cell: \"== 0\"}"}, 20, "expect.acked_writes_lost.cell", "this check could not fail"},
-		{"tamper without an attack", []string{"forged-records: {from: follower}", "ransomware: {keys: 10}"}, 21, "expect.tamper_detected", "no forged-records, stolen-cert or replay attack"},
+		{"tamper without an attack", []string{"forged-records: {from: follower}", "ransomware: {keys: 10}"}, 21, "expect.tamper_detected", "no forged-records, stolen-cert, replay or rogue-peer attack"},
 		{"rto without an outage", []string{"faults:\n  - at: 5s\n    kill: leader\n  - at: 6s\n    link: wan\n    delay: 10ms\n", "faults:\n  - at: 5s\n    restart: site-a\n"}, 16, "expect.rto", "no kill, pause or link fault"},
 		{"promotions without a twin", []string{"  tamper_detected: true\n", "  tamper_detected: true\n  promotions: \"== 0\"\n", "twin: true, witness: true, wan_rtt: 12ms", "twin: false, witness: true"}, 22, "expect.promotions", "only the twin is promoted"},
 		{"no step", []string{"faults:\n  - at: 5s\n    kill: leader\n  - at: 6s\n    link: wan\n    delay: 10ms\nattacks:\n  - at: 7s\n    forged-records: {from: follower}\n", "", "  rto: \"<= 10s\"\n", "", "  tamper_detected: true\n", ""}, 1, "", "no fault and no attack"},

@@ -205,7 +205,7 @@ func (s *Scenario) validateStep(p *parser, st Step, path string, attack, duratio
 	if len(st.Nodes) > 0 {
 		set++
 	}
-	for _, ok := range []bool{st.Link != nil, st.Ransomware != nil, st.ForgedRecords != nil, st.StolenCert != nil, st.Replay != nil} {
+	for _, ok := range []bool{st.Link != nil, st.Ransomware != nil, st.ForgedRecords != nil, st.StolenCert != nil, st.Replay != nil, st.RoguePeer != nil} {
 		if ok {
 			set++
 		}
@@ -307,6 +307,12 @@ func (s *Scenario) validateStep(p *parser, st Step, path string, attack, duratio
 			p.invalid(child(at, "frames"), "%d: use 1 to %d frames", r.Frames, MaxCount)
 		}
 		t.validateSelector(p, child(at, "target"), r.Target, useOneNode, "a replay targets")
+	case RoguePeer:
+		if st.RoguePeer == nil || set != 1 {
+			p.invalid(at, "a rogue-peer step has its parameters and nothing else")
+			return
+		}
+		s.validateRoguePeer(p, at, st.RoguePeer)
 	}
 }
 
@@ -394,7 +400,7 @@ func (s *Scenario) validateExpect(p *parser) {
 		case e.Name == ExpectPromotions && !s.Topology.Twin:
 			p.invalid(path, "only the twin is promoted, and the topology has none (topology.twin: true)")
 		case e.Name == ExpectTamperDetected && e.Value == (e.Op == EQ) && !s.hasTamper():
-			p.invalid(path, "no forged-records, stolen-cert or replay attack to detect: add one under attacks:")
+			p.invalid(path, "no forged-records, stolen-cert, replay or rogue-peer attack to detect: add one under attacks:")
 		case e.Name == ExpectRTO && !s.hasOutage():
 			p.invalid(path, "no kill, pause or link fault to recover from: add one under faults:")
 		}
@@ -407,7 +413,7 @@ func (s *Scenario) validateExpect(p *parser) {
 // hasTamper reports whether an attack should raise tamper detection.
 func (s *Scenario) hasTamper() bool {
 	for _, st := range s.Attacks {
-		if st.Action == ForgedRecords || st.Action == StolenCert || st.Action == Replay {
+		if st.Action == ForgedRecords || st.Action == StolenCert || st.Action == Replay || st.Action == RoguePeer {
 			return true
 		}
 	}
