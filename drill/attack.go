@@ -6,7 +6,6 @@ package drill
 // stored nothing or not. Nothing is claimed that was not observed.
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -945,6 +944,20 @@ func (a *attacker) tryWrite(ctx context.Context, mat *pki.Material, target *lab.
 // handshakeFailures scrapes the node's count of refused incoming
 // handshakes from its metrics endpoint.
 func handshakeFailures(ctx context.Context, addr string) (float64, error) {
+	return scrapeCounter(ctx, addr, metricHandshakeFailures, `direction="in"`)
+}
+
+const metricHandshakeFailures = "jumeau_transport_handshake_failures_total"
+
+// parseHandshakeFailures sums the Prometheus text samples of
+// jumeau_transport_handshake_failures_total with direction="in".
+func parseHandshakeFailures(r io.Reader) (float64, error) {
+	return parseCounter(r, metricHandshakeFailures, `direction="in"`)
+}
+
+// scrapeCounter reads a node's metrics endpoint and sums the samples of
+// metric that carry every one of labels (parseCounter).
+func scrapeCounter(ctx context.Context, addr, metric string, labels ...string) (float64, error) {
 	if addr == "" {
 		return 0, fmt.Errorf("%w: no metrics address", ErrAttackFailed)
 	}
@@ -952,51 +965,17 @@ func handshakeFailures(ctx context.Context, addr string) (float64, error) {
 	defer cancel()
 	req, err := http.NewRequestWithContext(mctx, http.MethodGet, "http://"+addr+"/metrics", nil)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("%w: metrics of %s: %w", ErrAttackFailed, addr, err)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("%w: metrics of %s: %w", ErrAttackFailed, addr, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		return 0, fmt.Errorf("%w: metrics of %s: HTTP %d", ErrAttackFailed, addr, resp.StatusCode)
 	}
-	return parseHandshakeFailures(io.LimitReader(resp.Body, 8<<20))
-}
-
-// parseHandshakeFailures sums the Prometheus text samples of
-// jumeau_transport_handshake_failures_total with direction="in".
-func parseHandshakeFailures(r io.Reader) (float64, error) {
-	const metric = "jumeau_transport_handshake_failures_total{"
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	var sum float64
-	found := false
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, metric) || !strings.Contains(line, `direction="in"`) {
-			continue
-		}
-		end := strings.LastIndexByte(line, '}')
-		fields := strings.Fields(line[end+1:])
-		if len(fields) == 0 {
-			return 0, fmt.Errorf("%w: metrics line without a value: %.100q", ErrAttackFailed, line)
-		}
-		v, err := strconv.ParseFloat(fields[0], 64)
-		if err != nil {
-			return 0, fmt.Errorf("%w: metrics line %.100q: %w", ErrAttackFailed, line, err)
-		}
-		sum += v
-		found = true
-	}
-	if err := sc.Err(); err != nil {
-		return 0, fmt.Errorf("%w: metrics: %w", ErrAttackFailed, err)
-	}
-	if !found {
-		return 0, fmt.Errorf("%w: metrics have no jumeau_transport_handshake_failures_total{direction=\"in\"}", ErrAttackFailed)
-	}
-	return sum, nil
+	return parseCounter(io.LimitReader(resp.Body, 8<<20), metric, labels...)
 }
 
 // ---- helpers -----------------------------------------------------------

@@ -18,7 +18,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -885,24 +884,7 @@ func dialsOf(ep *transport.Endpoint) int {
 // refusedConnections scrapes a node's count of refused non-member
 // connections from its metrics endpoint.
 func refusedConnections(ctx context.Context, addr string) (float64, error) {
-	if addr == "" {
-		return 0, fmt.Errorf("%w: no metrics address", ErrAttackFailed)
-	}
-	mctx, cancel := context.WithTimeout(ctx, attackStatusTimeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(mctx, http.MethodGet, "http://"+addr+"/metrics", nil)
-	if err != nil {
-		return 0, fmt.Errorf("%w: metrics of %s: %w", ErrAttackFailed, addr, err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, fmt.Errorf("%w: metrics of %s: %w", ErrAttackFailed, addr, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("%w: metrics of %s: HTTP %d", ErrAttackFailed, addr, resp.StatusCode)
-	}
-	return parseCounter(io.LimitReader(resp.Body, 8<<20), metricPeersRefused, refusedConnLabels...)
+	return scrapeCounter(ctx, addr, metricPeersRefused, refusedConnLabels...)
 }
 
 // parseCounter sums the Prometheus text samples of metric whose labels
