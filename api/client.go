@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -22,6 +21,7 @@ import (
 type Client struct {
 	base string
 	hc   *http.Client
+	mat  *pki.Material
 }
 
 // ClientOptions tune a Client.
@@ -50,6 +50,11 @@ func NewClient(endpoint string, mat *pki.Material, opts ClientOptions) (*Client,
 	}
 	host := u.Hostname()
 	tc := mat.ClientConfig(host, "http/1.1")
+	// Send the certificate even when the server's request names other
+	// CAs: the server then says why it refuses it (unknown authority)
+	// instead of seeing no certificate at all.
+	cert := mat.Certificate
+	tc.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &cert, nil }
 	tr := &http.Transport{
 		TLSClientConfig:     tc,
 		MaxIdleConns:        opts.MaxConns,
@@ -62,7 +67,7 @@ func NewClient(endpoint string, mat *pki.Material, opts ClientOptions) (*Client,
 		// better than one multiplexed HTTP/2 connection.
 		TLSNextProto: map[string]func(string, *tls.Conn) http.RoundTripper{},
 	}
-	return &Client{base: strings.TrimRight(u.String(), "/"), hc: &http.Client{Transport: tr, Timeout: opts.Timeout}}, nil
+	return &Client{base: strings.TrimRight(u.String(), "/"), hc: &http.Client{Transport: tr, Timeout: opts.Timeout}, mat: mat}, nil
 }
 
 // Close releases idle connections.
@@ -87,7 +92,7 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte) ([]by
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return nil, explainTransport(method, path, err)
+		return nil, c.explainTransport(method, path, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, MaxValueSize*2))
@@ -135,19 +140,6 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte) ([]by
 		base = ErrSwitching
 	}
 	return nil, fmt.Errorf("%w: %s (HTTP %d)", base, eb.Error, resp.StatusCode)
-}
-
-// explainTransport turns TLS and dial failures into errors that say what to
-// check.
-func explainTransport(method, path string, err error) error {
-	var cve *tls.CertificateVerificationError
-	switch {
-	case errors.As(err, &cve):
-		return fmt.Errorf("api: %s %s: the server's certificate is not signed by the CA you passed (--ca): %w", method, path, err)
-	case strings.Contains(err.Error(), "connection refused"):
-		return fmt.Errorf("api: %s %s: nothing listens there (is the node running? check --endpoint): %w", method, path, err)
-	}
-	return fmt.Errorf("api: %s %s: %w", method, path, err)
 }
 
 // Put writes value under ns/key with the given durability ("" = cell).

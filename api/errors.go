@@ -41,4 +41,7 @@ var (
 	ErrRefused = errors.New("api: failover request refused")
 	// ErrServer: any other server-side failure.
 	ErrServer = errors.New("api: server error")
+	// ErrInvalidLimits: a connection limit or timeout is out of bounds
+	// (Limits.Validate); the message names the key and its range.
+	ErrInvalidLimits = errors.New("api: invalid limits")
 )
