@@ -9,9 +9,11 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/monaco-sovereign/jumeau/pki"
@@ -55,17 +57,17 @@ func NewClient(endpoint string, mat *pki.Material, opts ClientOptions) (*Client,
 	// instead of seeing no certificate at all.
 	cert := mat.Certificate
 	tc.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &cert, nil }
+	d := &dialer{net: &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}, tc: tc}
 	tr := &http.Transport{
-		TLSClientConfig:     tc,
 		MaxIdleConns:        opts.MaxConns,
 		MaxIdleConnsPerHost: opts.MaxConns,
 		MaxConnsPerHost:     opts.MaxConns,
 		IdleConnTimeout:     90 * time.Second,
-		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		// HTTP/1.1 with a pool of keep-alive connections: one request per
-		// connection at a time spreads the load over the server's cores
-		// better than one multiplexed HTTP/2 connection.
-		TLSNextProto: map[string]func(string, *tls.Conn) http.RoundTripper{},
+		// HTTP/1.1 (tc offers only it) with a pool of keep-alive
+		// connections: one request per connection at a time spreads the
+		// load over the server's cores better than one multiplexed
+		// HTTP/2 connection.
+		DialTLSContext: d.dialTLS,
 	}
 	return &Client{base: strings.TrimRight(u.String(), "/"), hc: &http.Client{Transport: tr, Timeout: opts.Timeout}, mat: mat}, nil
 }
@@ -90,8 +92,17 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte) ([]by
 	if err != nil {
 		return nil, fmt.Errorf("api: %s %s: %w", method, path, err)
 	}
+	var used atomic.Pointer[watchedConn]
+	req = req.WithContext(httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) {
+		if w, ok := i.Conn.(*watchedConn); ok {
+			used.Store(w)
+		}
+	}}))
 	resp, err := c.hc.Do(req)
 	if err != nil {
+		if w := used.Load(); w != nil && w.closedEarly.Load() {
+			err = &closedEarlyError{err: err}
+		}
 		return nil, c.explainTransport(method, path, err)
 	}
 	defer resp.Body.Close()

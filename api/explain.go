@@ -58,12 +58,29 @@ func (c *Client) explainTransport(method, path string, err error) error {
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return fmt.Errorf("api: %s %s: nothing listens there (is the node running? check --endpoint): %w", method, path, err)
 	}
+	if ce := (*closedEarlyError)(nil); errors.As(err, &ce) {
+		when, limit := "right after the TLS handshake", "api.max_connections_per_client for "+c.who()
+		if ce.handshake {
+			when, limit = "during the TLS handshake", "api.max_connections"
+		}
+		return fmt.Errorf("api: %s %s: the server closed the connection %s without answering "+
+			"(restarting, or at its connection cap %s): retry; if it persists, open fewer connections or ask for a higher cap: %w",
+			method, path, when, limit, err)
+	}
 	if a, ok := remoteAlert(err); ok {
 		if msg := c.refusal(a); msg != "" {
 			return fmt.Errorf("%w: %s %s: %s (%w)", ErrUnauthenticated, method, path, msg, err)
 		}
 	}
 	return fmt.Errorf("api: %s %s: %w", method, path, err)
+}
+
+// who names the identity of our certificate.
+func (c *Client) who() string {
+	if c.mat == nil || c.mat.Certificate.Leaf == nil {
+		return "this client's identity"
+	}
+	return c.mat.Identity.String()
 }
 
 // issueHint is how to get a certificate the API accepts.

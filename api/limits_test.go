@@ -119,6 +119,9 @@ func TestServer_Listen_ClientCap(t *testing.T) {
 	if got, want := s.refused(t, "client_cap"), 1.0; got != want {
 		t.Errorf("refused{client_cap}: got %v, want %v", got, want)
 	}
+	if _, err := newClient(t, s, alice).Get(ctxT(t), "ns", "k", false); err == nil || !strings.Contains(err.Error(), "closed the connection right after the TLS handshake without answering (restarting, or at its connection cap api.max_connections_per_client for client/monaco/alice)") {
+		t.Errorf("Go client over the cap: got %v, want an error naming the cap and the identity", err)
+	}
 	bc, err := dial(t, s.srv.Addr(), tlsConfig(p, bob))
 	if err != nil {
 		t.Fatal(err)
@@ -176,6 +179,9 @@ func TestServer_Listen_NodeCap(t *testing.T) {
 	}
 	if got, want := s.refused(t, "node_cap"), 1.0; got != want {
 		t.Errorf("refused{node_cap}: got %v, want %v", got, want)
+	}
+	if _, err := newClient(t, s, bob).Get(ctxT(t), "ns", "k", false); err == nil || !strings.Contains(err.Error(), "closed the connection during the TLS handshake without answering (restarting, or at its connection cap api.max_connections)") {
+		t.Errorf("Go client over the cap: got %v, want an error naming the cap", err)
 	}
 	_ = held[0].c.Close()
 	waitFor(t, "bob connects once a connection closed", func() bool {
