@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -181,9 +182,35 @@ func (s *Server) routes() http.Handler {
 		writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
 	}))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if allowed := allowedMethods(mux, r); len(allowed) > 0 {
+			w.Header().Set("Allow", strings.Join(allowed, ", "))
+			writeError(w, http.StatusMethodNotAllowed, "method_not_allowed",
+				fmt.Sprintf("%s is not allowed on %s: use %s", r.Method, r.URL.Path, strings.Join(allowed, " or ")))
+			return
+		}
 		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no route %s %s: see `jumeau --help` or api/doc.go for the routes", r.Method, r.URL.Path))
 	})
 	return mux
+}
+
+// routeMethods are the methods tried by allowedMethods.
+var routeMethods = []string{http.MethodGet, http.MethodHead, http.MethodPut, http.MethodPost, http.MethodDelete}
+
+// allowedMethods returns the methods with which r's path matches a route
+// other than the catch-all "/": the path exists, r's method does not.
+func allowedMethods(mux *http.ServeMux, r *http.Request) []string {
+	var allowed []string
+	for _, m := range routeMethods {
+		if m == r.Method {
+			continue
+		}
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := mux.Handler(probe); pattern != "" && pattern != "/" {
+			allowed = append(allowed, m)
+		}
+	}
+	return allowed
 }
 
 // connAuth caches the identity of a connection's client certificate: it
@@ -256,13 +283,26 @@ func (s *Server) auth(roles []pki.Role, h http.HandlerFunc) http.Handler {
 				s.logger.Warn("refused client role", "identity", ca.id.String(), "remote", r.RemoteAddr, "err", err, "suppressed", n)
 			}
 			writeError(w, http.StatusForbidden, "forbidden",
-				fmt.Sprintf("%v: issue a client certificate with `jumeau certs issue --role client`", err))
+				fmt.Sprintf("%v: %s %s needs a certificate with role %s: issue one with `jumeau certs issue --role %s`",
+					err, r.Method, r.URL.Path, orRoles(roles), roles[0]))
 			return
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
 		defer cancel()
 		h(w, r.WithContext(ctx))
 	})
+}
+
+// orRoles joins roles as "a, b or c".
+func orRoles(roles []pki.Role) string {
+	s := make([]string, len(roles))
+	for i, r := range roles {
+		s[i] = string(r)
+	}
+	if len(s) < 2 {
+		return strings.Join(s, "")
+	}
+	return strings.Join(s[:len(s)-1], ", ") + " or " + s[len(s)-1]
 }
 
 func consistency(r *http.Request) (replicator.Consistency, error) {
@@ -287,8 +327,13 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxValueSize))
+	if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
+		writeError(w, http.StatusRequestEntityTooLarge, "too_large",
+			fmt.Sprintf("value too large: values are limited to %d bytes: split it, or store it elsewhere and put a reference to it", mbe.Limit))
+		return
+	}
 	if err != nil {
-		s.fail(w, fmt.Errorf("%w: read value: %v (values are limited to %d bytes)", replicator.ErrBadRequest, err, MaxValueSize))
+		s.fail(w, fmt.Errorf("%w: read value: %v", replicator.ErrBadRequest, err))
 		return
 	}
 	res, err := s.cfg.Backend.Put(r.Context(), r.PathValue("ns"), r.PathValue("key"), body, d)

@@ -149,6 +149,10 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte) ([]by
 		base = ErrRefused
 	case "switching":
 		base = ErrSwitching
+	case "too_large":
+		base = ErrTooLarge
+	case "method_not_allowed":
+		base = ErrMethodNotAllowed
 	}
 	return nil, fmt.Errorf("%w: %s (HTTP %d)", base, eb.Error, resp.StatusCode)
 }
