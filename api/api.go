@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
@@ -12,10 +11,13 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/monaco-sovereign/jumeau/diskspace"
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/monaco-sovereign/jumeau/failover"
 	"github.com/monaco-sovereign/jumeau/pki"
 	"github.com/monaco-sovereign/jumeau/replicator"
@@ -51,12 +53,16 @@ type Config struct {
 	Sandbox        func(ctx context.Context) (any, error)
 	Logger         *slog.Logger
 	RequestTimeout time.Duration
+	// Limits bound connections and their timeouts; zero fields take
+	// DefaultLimits.
+	Limits Limits
 }
 
 // Server is the HTTPS API of one node.
 type Server struct {
 	cfg    Config
-	ln     net.Listener
+	ln     *connLimiter
+	m      *metrics
 	srv    *http.Server
 	logger *slog.Logger
 	done   chan error
@@ -65,6 +71,7 @@ type Server struct {
 	// (no leader) does not hold the shutdown for its whole timeout.
 	base       context.Context
 	cancelBase context.CancelFunc
+	logs       logLimiter // per-request refusals
 }
 
 // closeGrace is how long Close lets in-flight requests finish before it
@@ -95,39 +102,47 @@ func Listen(cfg Config) (*Server, error) {
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = 10 * time.Second
 	}
+	cfg.Limits = cfg.Limits.withDefaults()
+	if err := cfg.Limits.Validate(); err != nil {
+		return nil, err
+	}
 	logger := cfg.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	// The handshake verifies the client certificate (chain to this
+	// deployment's CA, not revoked, a jumeau identity): a client without
+	// a valid one never gets an established connection. It learns why
+	// from the TLS alert, which the Go client turns into a message
+	// (explainTransport). The role is checked per request (auth).
 	tc := cfg.TLS.ServerConfig("h2", "http/1.1")
-	// Verify the client in the handler (see package doc) to answer with a
-	// clear HTTP error instead of a bare TLS alert.
-	// No CA list in the certificate request either: a client then sends
-	// its certificate even if a foreign CA signed it, and hears why it is
-	// refused.
-	tc.ClientAuth = tls.RequestClientCert
-	tc.ClientCAs = nil
-	tc.VerifyConnection = nil
-	ln, err := net.Listen("tcp", cfg.Listen)
+	raw, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("api: listen on %s: %w", cfg.Listen, err)
 	}
-	s := &Server{cfg: cfg, ln: ln, logger: logger.With("component", "api"), done: make(chan error, 1)}
+	s := &Server{cfg: cfg, m: newMetrics(cfg.TLS.Identity.Name), logger: logger.With("component", "api"), done: make(chan error, 1)}
+	s.ln = newConnLimiter(raw, tc, cfg.Limits, s.m, s.logger)
 	s.base, s.cancelBase = context.WithCancel(context.Background())
 	s.srv = &http.Server{
 		Handler:           s.routes(),
-		TLSConfig:         tc,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		ReadHeaderTimeout: readHeaderTimeout,
+		IdleTimeout:       cfg.Limits.IdleTimeout,
 		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelDebug),
 		BaseContext:       func(net.Listener) context.Context { return s.base },
 		ConnContext: func(ctx context.Context, _ net.Conn) context.Context {
 			return context.WithValue(ctx, connAuthKey{}, &connAuth{})
 		},
 	}
-	go func() { s.done <- s.srv.ServeTLS(ln, "", "") }()
+	// The listener hands over *tls.Conn with the handshake done: Serve
+	// (not ServeTLS) serves HTTP/1.1 or HTTP/2 by the negotiated protocol.
+	go func() { s.done <- s.srv.Serve(s.ln) }()
 	return s, nil
 }
+
+// Collectors returns the server's Prometheus collectors: open connections
+// (jumeau_api_connections) and connections refused by reason
+// (jumeau_api_connections_refused_total), labelled with the node's name.
+func (s *Server) Collectors() []prometheus.Collector { return s.m.collectors() }
 
 // Addr is the bound address.
 func (s *Server) Addr() string { return s.ln.Addr().String() }
@@ -147,6 +162,8 @@ func (s *Server) Close(ctx context.Context) error {
 	if serr := <-s.done; serr != nil && !errors.Is(serr, http.ErrServerClosed) && err == nil {
 		err = serr
 	}
+	_ = s.ln.Close()
+	s.ln.wait()
 	return err
 }
 
@@ -166,94 +183,127 @@ func (s *Server) routes() http.Handler {
 		writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
 	}))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if allowed := allowedMethods(mux, r); len(allowed) > 0 {
+			w.Header().Set("Allow", strings.Join(allowed, ", "))
+			writeError(w, http.StatusMethodNotAllowed, "method_not_allowed",
+				fmt.Sprintf("%s is not allowed on %s: use %s", r.Method, r.URL.Path, strings.Join(allowed, " or ")))
+			return
+		}
 		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no route %s %s: see `jumeau --help` or api/doc.go for the routes", r.Method, r.URL.Path))
 	})
 	return mux
 }
 
-// connAuth caches the verification of a connection's client certificate:
-// it cannot change during a TLS connection, and verifying the chain costs a
-// signature check that would otherwise be paid on every request.
+// routeMethods are the methods tried by allowedMethods.
+var routeMethods = []string{http.MethodGet, http.MethodHead, http.MethodPut, http.MethodPost, http.MethodDelete}
+
+// allowedMethods returns the methods with which r's path matches a route
+// other than the catch-all "/": the path exists, r's method does not.
+func allowedMethods(mux *http.ServeMux, r *http.Request) []string {
+	var allowed []string
+	for _, m := range routeMethods {
+		if m == r.Method {
+			continue
+		}
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := mux.Handler(probe); pattern != "" && pattern != "/" {
+			allowed = append(allowed, m)
+		}
+	}
+	return allowed
+}
+
+// connAuth caches the identity of a connection's client certificate: it
+// cannot change during a TLS connection (the handshake verified the chain).
 type connAuth struct {
-	once     sync.Once
-	id       pki.Identity
-	status   int
-	msg      string
-	notAfter time.Time
+	once   sync.Once
+	id     pki.Identity
+	leaf   *x509.Certificate
+	status int
+	msg    string
 }
 
 type connAuthKey struct{}
 
-// verifyClient checks the client's certificate chain against the
-// deployment's CA and returns its identity, or an HTTP status and message.
-func (s *Server) verifyClient(r *http.Request) (pki.Identity, int, string) {
+// identify returns the identity of the client certificate the handshake
+// verified, or an HTTP status and message.
+func identify(r *http.Request) (pki.Identity, *x509.Certificate, int, string) {
 	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
-		return pki.Identity{}, http.StatusUnauthorized,
+		// The handshake requires a certificate: not reached.
+		return pki.Identity{}, nil, http.StatusUnauthorized,
 			"no client certificate: pass --ca/--cert/--key with a certificate from `jumeau certs issue --role client`"
 	}
 	leaf := r.TLS.PeerCertificates[0]
-	inter := x509.NewCertPool()
-	for _, c := range r.TLS.PeerCertificates[1:] {
-		inter.AddCert(c)
-	}
-	if _, err := leaf.Verify(x509.VerifyOptions{
-		Roots: s.cfg.TLS.Pool, Intermediates: inter,
-		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	}); err != nil {
-		s.logger.Warn("refused client certificate", "subject", leaf.Subject.String(), "remote", r.RemoteAddr, "err", err)
-		return pki.Identity{}, http.StatusUnauthorized,
-			fmt.Sprintf("client certificate %q is not valid for this deployment (%v): use a certificate issued by this deployment's CA", leaf.Subject.CommonName, err)
-	}
-	if err := pki.CheckRevoked(s.cfg.TLS.Pool, leaf); err != nil {
-		s.logger.Warn("refused client certificate", "subject", leaf.Subject.String(), "remote", r.RemoteAddr, "err", err)
-		return pki.Identity{}, http.StatusUnauthorized,
-			fmt.Sprintf("client certificate %q is not valid for this deployment (%v): ask for a new certificate", leaf.Subject.CommonName, err)
-	}
 	id, err := pki.IdentityFromCert(leaf)
 	if err != nil {
-		return pki.Identity{}, http.StatusForbidden, fmt.Sprintf("%v: issue a client certificate with `jumeau certs issue --role client`", err)
+		return pki.Identity{}, leaf, http.StatusUnauthorized, fmt.Sprintf("%v: issue a client certificate with `jumeau certs issue --role client`", err)
 	}
-	return id, 0, ""
+	return id, leaf, 0, ""
 }
 
-// auth checks the client certificate (once per connection) and its role
-// (on every request: routes allow different roles).
+// auth checks, on every request, that the connection's client
+// certificate is neither expired nor revoked since the handshake, and
+// that its role may use the route (routes allow different roles).
 func (s *Server) auth(roles []pki.Role, h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ca, _ := r.Context().Value(connAuthKey{}).(*connAuth)
 		if ca == nil {
 			ca = &connAuth{}
 		}
-		ca.once.Do(func() {
-			ca.id, ca.status, ca.msg = s.verifyClient(r)
-			if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
-				ca.notAfter = r.TLS.PeerCertificates[0].NotAfter
-			}
-		})
-		if ca.status == 0 && time.Now().After(ca.notAfter) {
+		ca.once.Do(func() { ca.id, ca.leaf, ca.status, ca.msg = identify(r) })
+		if ca.status != 0 {
+			writeError(w, ca.status, "unauthenticated", ca.msg)
+			return
+		}
+		if time.Now().After(ca.leaf.NotAfter) {
 			// A keep-alive connection outlived its certificate.
+			w.Header().Set("Connection", "close")
 			writeError(w, http.StatusUnauthorized, "unauthenticated",
 				"client certificate expired during this connection: reconnect with a renewed certificate")
 			return
 		}
-		if ca.status != 0 {
-			code := "unauthenticated"
-			if ca.status == http.StatusForbidden {
-				code = "forbidden"
+		// The revocation list may have changed since the handshake: a
+		// revoked certificate loses its open connections too. The lookup
+		// is cheap (a stat of the list file, about 3 µs): pki re-reads
+		// the list only when the file changed.
+		if err := pki.CheckRevoked(s.cfg.TLS.Pool, ca.leaf); err != nil {
+			if ok, n := s.logs.allow("revoked", time.Now()); ok {
+				s.logger.Warn("refused client certificate on an open connection", "identity", ca.id.String(), "remote", r.RemoteAddr, "err", err, "suppressed", n)
 			}
-			writeError(w, ca.status, code, ca.msg)
+			w.Header().Set("Connection", "close")
+			msg := fmt.Sprintf("client certificate %q refused (%v): ask for a new certificate (`jumeau certs issue --role %s`)", ca.id.String(), err, ca.id.Role)
+			if !errors.Is(err, pki.ErrRevoked) {
+				msg = fmt.Sprintf("client certificate %q refused: this node cannot read its revocation list (%v)", ca.id.String(), err)
+			}
+			writeError(w, http.StatusUnauthorized, "unauthenticated", msg)
 			return
 		}
 		if err := pki.CheckRole(ca.id, roles...); err != nil {
-			s.logger.Warn("refused client role", "identity", ca.id.String(), "remote", r.RemoteAddr, "err", err)
+			if ok, n := s.logs.allow("role", time.Now()); ok {
+				s.logger.Warn("refused client role", "identity", ca.id.String(), "remote", r.RemoteAddr, "err", err, "suppressed", n)
+			}
 			writeError(w, http.StatusForbidden, "forbidden",
-				fmt.Sprintf("%v: issue a client certificate with `jumeau certs issue --role client`", err))
+				fmt.Sprintf("%v: %s %s needs a certificate with role %s: issue one with `jumeau certs issue --role %s`",
+					err, r.Method, r.URL.Path, orRoles(roles), roles[0]))
 			return
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
 		defer cancel()
 		h(w, r.WithContext(ctx))
 	})
+}
+
+// orRoles joins roles as "a, b or c".
+func orRoles(roles []pki.Role) string {
+	s := make([]string, len(roles))
+	for i, r := range roles {
+		s[i] = string(r)
+	}
+	if len(s) < 2 {
+		return strings.Join(s, "")
+	}
+	return strings.Join(s[:len(s)-1], ", ") + " or " + s[len(s)-1]
 }
 
 func consistency(r *http.Request) (replicator.Consistency, error) {
@@ -278,8 +328,13 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxValueSize))
+	if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
+		writeError(w, http.StatusRequestEntityTooLarge, "too_large",
+			fmt.Sprintf("value too large: values are limited to %d bytes: split it, or store it elsewhere and put a reference to it", mbe.Limit))
+		return
+	}
 	if err != nil {
-		s.fail(w, fmt.Errorf("%w: read value: %v (values are limited to %d bytes)", replicator.ErrBadRequest, err, MaxValueSize))
+		s.fail(w, fmt.Errorf("%w: read value: %v", replicator.ErrBadRequest, err))
 		return
 	}
 	res, err := s.cfg.Backend.Put(r.Context(), r.PathValue("ns"), r.PathValue("key"), body, d)

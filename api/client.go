@@ -5,14 +5,15 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/monaco-sovereign/jumeau/pki"
@@ -22,6 +23,7 @@ import (
 type Client struct {
 	base string
 	hc   *http.Client
+	mat  *pki.Material
 }
 
 // ClientOptions tune a Client.
@@ -50,19 +52,24 @@ func NewClient(endpoint string, mat *pki.Material, opts ClientOptions) (*Client,
 	}
 	host := u.Hostname()
 	tc := mat.ClientConfig(host, "http/1.1")
+	// Send the certificate even when the server's request names other
+	// CAs: the server then says why it refuses it (unknown authority)
+	// instead of seeing no certificate at all.
+	cert := mat.Certificate
+	tc.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &cert, nil }
+	d := &dialer{net: &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}, tc: tc}
 	tr := &http.Transport{
-		TLSClientConfig:     tc,
 		MaxIdleConns:        opts.MaxConns,
 		MaxIdleConnsPerHost: opts.MaxConns,
 		MaxConnsPerHost:     opts.MaxConns,
 		IdleConnTimeout:     90 * time.Second,
-		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		// HTTP/1.1 with a pool of keep-alive connections: one request per
-		// connection at a time spreads the load over the server's cores
-		// better than one multiplexed HTTP/2 connection.
-		TLSNextProto: map[string]func(string, *tls.Conn) http.RoundTripper{},
+		// HTTP/1.1 (tc offers only it) with a pool of keep-alive
+		// connections: one request per connection at a time spreads the
+		// load over the server's cores better than one multiplexed
+		// HTTP/2 connection.
+		DialTLSContext: d.dialTLS,
 	}
-	return &Client{base: strings.TrimRight(u.String(), "/"), hc: &http.Client{Transport: tr, Timeout: opts.Timeout}}, nil
+	return &Client{base: strings.TrimRight(u.String(), "/"), hc: &http.Client{Transport: tr, Timeout: opts.Timeout}, mat: mat}, nil
 }
 
 // Close releases idle connections.
@@ -85,9 +92,18 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte) ([]by
 	if err != nil {
 		return nil, fmt.Errorf("api: %s %s: %w", method, path, err)
 	}
+	var used atomic.Pointer[watchedConn]
+	req = req.WithContext(httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) {
+		if w, ok := i.Conn.(*watchedConn); ok {
+			used.Store(w)
+		}
+	}}))
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return nil, explainTransport(method, path, err)
+		if w := used.Load(); w != nil && w.closedEarly.Load() {
+			err = &closedEarlyError{err: err}
+		}
+		return nil, c.explainTransport(method, path, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, MaxValueSize*2))
@@ -133,21 +149,14 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte) ([]by
 		base = ErrRefused
 	case "switching":
 		base = ErrSwitching
+	case "too_large":
+		base = ErrTooLarge
+	case "nospace":
+		base = ErrNoSpace
+	case "method_not_allowed":
+		base = ErrMethodNotAllowed
 	}
 	return nil, fmt.Errorf("%w: %s (HTTP %d)", base, eb.Error, resp.StatusCode)
-}
-
-// explainTransport turns TLS and dial failures into errors that say what to
-// check.
-func explainTransport(method, path string, err error) error {
-	var cve *tls.CertificateVerificationError
-	switch {
-	case errors.As(err, &cve):
-		return fmt.Errorf("api: %s %s: the server's certificate is not signed by the CA you passed (--ca): %w", method, path, err)
-	case strings.Contains(err.Error(), "connection refused"):
-		return fmt.Errorf("api: %s %s: nothing listens there (is the node running? check --endpoint): %w", method, path, err)
-	}
-	return fmt.Errorf("api: %s %s: %w", method, path, err)
 }
 
 // Put writes value under ns/key with the given durability ("" = cell).

@@ -12,13 +12,33 @@
 //
 // Errors are {"error": "<what is wrong and how to fix it>", "code": "<code>"}
 // with codes not_found (404), bad_request (400), unauthenticated (401),
-// forbidden (403), no_leader (503), timeout (504), not_implemented (501)
-// and internal (500).
+// forbidden (403), method_not_allowed (405, with an Allow header naming the
+// route's methods), too_large (413, a value over MaxValueSize), no_leader
+// (503), timeout (504), not_implemented (501) and internal (500).
 //
-// Authentication: the TLS handshake requests a client certificate; every
-// request is then checked here (rather than by the handshake) so a refused
-// client gets an HTTP error that says why: no certificate, a certificate
-// not signed by this deployment's CA, or a role (from the certificate's
-// jumeau:// identity) that may not use the route. Key-value routes accept
-// the client and admin roles; status also accepts auditor.
+// Authentication: the TLS handshake requires a client certificate and
+// verifies it (pki.Material.ServerConfig): its chain to the deployment's
+// CA, the CA's revocation list, and a jumeau:// identity. A client without
+// such a certificate never gets an established connection; the TLS alert
+// it receives says why (certificate required, unknown certificate
+// authority, certificate expired, bad certificate: revoked or without an
+// identity), and the Go client turns it into an ErrUnauthenticated with a
+// message saying what to do. Every request is then checked again: a
+// certificate revoked while its connection is open gets 401 (and the
+// connection is closed), and the role (from the certificate's identity)
+// must be one the route accepts, else 403 naming the role needed.
+// Key-value routes accept the client and admin roles; status and healthz
+// also accept auditor; failover and drill routes only admin.
+//
+// Connections (Limits, the api.* keys of a node's configuration): at most
+// MaxConnections are held at once, counted from accept (default 1024;
+// over it a connection is closed before its handshake), and at most
+// MaxConnectionsPerClient per client identity (default 256; over it a
+// connection is closed right after its handshake). A handshake must
+// finish within HandshakeTimeout (5 s) of accept; a keep-alive connection
+// idle for IdleTimeout (30 s) is closed; request headers must arrive
+// within 10 s. Refused connections are counted by reason in
+// jumeau_api_connections_refused_total (tls, node_cap, client_cap) and
+// logged at most once per 10 s per reason; jumeau_api_connections is the
+// number held open.
 package api

@@ -41,4 +41,15 @@ var (
 	ErrRefused = errors.New("api: failover request refused")
 	// ErrServer: any other server-side failure.
 	ErrServer = errors.New("api: server error")
+	// ErrTooLarge: the request body is over MaxValueSize.
+	ErrTooLarge = errors.New("api: value too large")
+	// ErrNoSpace: the cell leader's disk is below its refuse threshold
+	// (HTTP 507, code nospace); writes resume once space is freed.
+	ErrNoSpace = errors.New("api: write refused: not enough disk space")
+	// ErrMethodNotAllowed: the route exists but not with this method;
+	// the message names the allowed ones.
+	ErrMethodNotAllowed = errors.New("api: method not allowed")
+	// ErrInvalidLimits: a connection limit or timeout is out of bounds
+	// (Limits.Validate); the message names the key and its range.
+	ErrInvalidLimits = errors.New("api: invalid limits")
 )

@@ -12,6 +12,7 @@ import (
 	"github.com/go-viper/mapstructure/v2"
 	"github.com/spf13/viper"
 
+	"github.com/monaco-sovereign/jumeau/api"
 	"github.com/monaco-sovereign/jumeau/failover"
 	"github.com/monaco-sovereign/jumeau/pki"
 	"github.com/monaco-sovereign/jumeau/replicator"
@@ -179,6 +180,23 @@ type KeyringConfig struct {
 // APIConfig tunes the client API.
 type APIConfig struct {
 	RequestTimeout time.Duration `mapstructure:"request_timeout"`
+	// Connection limits and timeouts (api.Limits, api.DefaultLimits).
+	MaxConnections          int           `mapstructure:"max_connections"`
+	MaxConnectionsPerClient int           `mapstructure:"max_connections_per_client"`
+	HandshakeTimeout        time.Duration `mapstructure:"handshake_timeout"`
+	IdleTimeout             time.Duration `mapstructure:"idle_timeout"`
+}
+
+// Limits returns the API's connection limits.
+func (c APIConfig) Limits() api.Limits {
+	return api.Limits{MaxConnections: c.MaxConnections, MaxConnectionsPerClient: c.MaxConnectionsPerClient,
+		HandshakeTimeout: c.HandshakeTimeout, IdleTimeout: c.IdleTimeout}
+}
+
+func defaultAPIConfig() APIConfig {
+	l := api.DefaultLimits()
+	return APIConfig{RequestTimeout: 10 * time.Second, MaxConnections: l.MaxConnections,
+		MaxConnectionsPerClient: l.MaxConnectionsPerClient, HandshakeTimeout: l.HandshakeTimeout, IdleTimeout: l.IdleTimeout}
 }
 
 // LogConfig selects the log level and format.
@@ -233,7 +251,7 @@ func DefaultConfig() Config {
 			AutoPromote:     true,
 		},
 		Keyring: KeyringConfig{KEKEnv: "JUMEAU_KEK"},
-		API:     APIConfig{RequestTimeout: 10 * time.Second},
+		API:     defaultAPIConfig(),
 		Log:     LogConfig{Level: "info", Format: "json"},
 		Disk:    defaultDiskConfig(),
 	}
@@ -317,6 +335,9 @@ func (c Config) Validate() error {
 	}
 	if err := c.validateDisk(); err != nil {
 		return err
+	}
+	if err := c.API.Limits().Validate(); err != nil {
+		return fmt.Errorf("config: %w", err)
 	}
 	if role == pki.RoleWitness {
 		if err := c.validateWitness(); err != nil {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/monaco-sovereign/jumeau/api"
 	"github.com/monaco-sovereign/jumeau/cluster"
 	"github.com/monaco-sovereign/jumeau/diskspace"
 	"github.com/monaco-sovereign/jumeau/diskspace/disktest"
@@ -205,6 +206,9 @@ func TestNode_DiskFull(t *testing.T) {
 		if status != http.StatusInsufficientStorage || code != "nospace" {
 			t.Fatalf("got HTTP %d %q, want %d nospace", status, code, http.StatusInsufficientStorage)
 		}
+		if _, err := c.Client(f).Put(ctx, "ns", "k", []byte("v"), ""); !errors.Is(err, api.ErrNoSpace) {
+			t.Fatalf("Go client: got %v, want api.ErrNoSpace", err)
+		}
 	})
 	t.Run("reads go on", func(t *testing.T) {
 		for _, n := range []*node.Node{ln, fn} {
@@ -221,8 +225,8 @@ func TestNode_DiskFull(t *testing.T) {
 		if got, want := diskMetric(t, ln, "jumeau_disk_alarm", "level", "warn"), 1.0; got != want {
 			t.Fatalf("got jumeau_disk_alarm{level=warn} %v, want %v", got, want)
 		}
-		if got, want := diskMetric(t, ln, "jumeau_disk_writes_refused_total"), 3.0; got != want {
-			t.Fatalf("got jumeau_disk_writes_refused_total %v, want %v", got, want)
+		if got, want := diskMetric(t, ln, "jumeau_disk_writes_refused_total"), 4.0; got != want {
+			t.Fatalf("got jumeau_disk_writes_refused_total %v, want %v (the leader's, forwarded, HTTP and Go client writes)", got, want)
 		}
 		if got := diskMetric(t, ln, "jumeau_disk_free_bytes"); got >= 4<<20 {
 			t.Fatalf("got jumeau_disk_free_bytes %v, want below the 4 MiB threshold", got)

@@ -302,11 +302,12 @@ func Start(cfg Config, opts Options) (n *Node, err error) {
 		Listen: cfg.Listen.API, TLS: mat, Backend: &n.backend, Status: func() any { return n.Status() }, Promote: promote,
 		Switchover: func(ctx context.Context, to string) (any, error) { return n.Switchover(ctx, to) },
 		Sandbox:    func(ctx context.Context) (any, error) { return n.SandboxDrill(ctx) },
-		Logger:     logger, RequestTimeout: cfg.API.RequestTimeout,
+		Logger:     logger, RequestTimeout: cfg.API.RequestTimeout, Limits: cfg.API.Limits(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
+	n.reg.MustRegister(n.api.Collectors()...)
 	if err := n.startMetrics(); err != nil {
 		return nil, err
 	}
