@@ -28,7 +28,7 @@ type Backend interface {
 	Put(ctx context.Context, ns, key string, value []byte, d replicator.Durability) (replicator.Result, error)
 	Delete(ctx context.Context, ns, key string, d replicator.Durability) (replicator.Result, error)
 	Get(ctx context.Context, ns, key string, cons replicator.Consistency) ([]byte, error)
-	List(ctx context.Context, ns, prefix string, limit int, cons replicator.Consistency) ([]replicator.KV, error)
+	List(ctx context.Context, ns string, q replicator.ListQuery, cons replicator.Consistency, emit func(replicator.KV) error) (replicator.ListPage, error)
 }
 
 // Config configures a Server.
