@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/monaco-sovereign/jumeau/failover"
+	"github.com/monaco-sovereign/jumeau/internal/ratelog"
 	"github.com/monaco-sovereign/jumeau/pki"
 	"github.com/monaco-sovereign/jumeau/replicator"
 )
@@ -31,7 +32,7 @@ type Backend interface {
 	Put(ctx context.Context, ns, key string, value []byte, d replicator.Durability) (replicator.Result, error)
 	Delete(ctx context.Context, ns, key string, d replicator.Durability) (replicator.Result, error)
 	Get(ctx context.Context, ns, key string, cons replicator.Consistency) ([]byte, error)
-	List(ctx context.Context, ns, prefix string, limit int, cons replicator.Consistency) ([]replicator.KV, error)
+	List(ctx context.Context, ns string, q replicator.ListQuery, cons replicator.Consistency, emit func(replicator.KV) error) (replicator.ListPage, error)
 }
 
 // Config configures a Server.
@@ -71,7 +72,7 @@ type Server struct {
 	// (no leader) does not hold the shutdown for its whole timeout.
 	base       context.Context
 	cancelBase context.CancelFunc
-	logs       logLimiter // per-request refusals
+	logs       ratelog.Limiter // per-request refusals
 }
 
 // closeGrace is how long Close lets in-flight requests finish before it
@@ -82,11 +83,6 @@ const closeGrace = time.Second
 type WriteResult struct {
 	RaftIndex uint64 `json:"raft_index"`
 	WALIndex  uint64 `json:"wal_index"`
-}
-
-// ListResult is the body of a list.
-type ListResult struct {
-	Items []replicator.KV `json:"items"`
 }
 
 type errorBody struct {
@@ -120,7 +116,7 @@ func Listen(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("api: listen on %s: %w", cfg.Listen, err)
 	}
-	s := &Server{cfg: cfg, m: newMetrics(cfg.TLS.Identity.Name), logger: logger.With("component", "api"), done: make(chan error, 1)}
+	s := &Server{cfg: cfg, m: newMetrics(cfg.TLS.Identity.Name), logger: logger.With("component", "api"), done: make(chan error, 1), logs: ratelog.Limiter{Every: logEvery}}
 	s.ln = newConnLimiter(raw, tc, cfg.Limits, s.m, s.logger)
 	s.base, s.cancelBase = context.WithCancel(context.Background())
 	s.srv = &http.Server{
@@ -268,7 +264,7 @@ func (s *Server) auth(roles []pki.Role, h http.HandlerFunc) http.Handler {
 		// is cheap (a stat of the list file, about 3 µs): pki re-reads
 		// the list only when the file changed.
 		if err := pki.CheckRevoked(s.cfg.TLS.Pool, ca.leaf); err != nil {
-			if ok, n := s.logs.allow("revoked", time.Now()); ok {
+			if ok, n := s.logs.Allow("revoked", time.Now()); ok {
 				s.logger.Warn("refused client certificate on an open connection", "identity", ca.id.String(), "remote", r.RemoteAddr, "err", err, "suppressed", n)
 			}
 			w.Header().Set("Connection", "close")
@@ -280,7 +276,7 @@ func (s *Server) auth(roles []pki.Role, h http.HandlerFunc) http.Handler {
 			return
 		}
 		if err := pki.CheckRole(ca.id, roles...); err != nil {
-			if ok, n := s.logs.allow("role", time.Now()); ok {
+			if ok, n := s.logs.Allow("role", time.Now()); ok {
 				s.logger.Warn("refused client role", "identity", ca.id.String(), "remote", r.RemoteAddr, "err", err, "suppressed", n)
 			}
 			writeError(w, http.StatusForbidden, "forbidden",
@@ -376,31 +372,6 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(v)
 }
 
-func (s *Server) list(w http.ResponseWriter, r *http.Request) {
-	cons, err := consistency(r)
-	if err != nil {
-		s.fail(w, err)
-		return
-	}
-	limit := 1000
-	if v := r.URL.Query().Get("limit"); v != "" {
-		limit, err = strconv.Atoi(v)
-		if err != nil || limit < 1 || limit > 100000 {
-			s.fail(w, fmt.Errorf("%w: limit %q: use an integer within 1..100000", replicator.ErrBadRequest, v))
-			return
-		}
-	}
-	kvs, err := s.cfg.Backend.List(r.Context(), r.PathValue("ns"), r.URL.Query().Get("prefix"), limit, cons)
-	if err != nil {
-		s.fail(w, err)
-		return
-	}
-	if kvs == nil {
-		kvs = []replicator.KV{}
-	}
-	writeJSON(w, http.StatusOK, ListResult{Items: kvs})
-}
-
 func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	if s.cfg.Status == nil {
 		writeError(w, http.StatusNotImplemented, "not_implemented", "status is not available on this node")
@@ -471,6 +442,10 @@ func (s *Server) fail(w http.ResponseWriter, err error) {
 		status, code = http.StatusBadRequest, "bad_request"
 	case errors.Is(err, replicator.ErrNoLeader), errors.Is(err, replicator.ErrNotLeader), errors.Is(err, replicator.ErrClosed):
 		status, code = http.StatusServiceUnavailable, "no_leader"
+	case errors.Is(err, replicator.ErrReadTimeout):
+		// Before the timeout case: a read that timed out changed
+		// nothing, unlike a write whose outcome is unknown.
+		status, code = http.StatusGatewayTimeout, "read_timeout"
 	case errors.Is(err, replicator.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
 		status, code = http.StatusGatewayTimeout, "timeout"
 	case errors.Is(err, ErrNotImplemented):

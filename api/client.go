@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/monaco-sovereign/jumeau/pki"
+	"github.com/monaco-sovereign/jumeau/replicator"
 )
 
 // Client talks to one node's API.
@@ -131,6 +132,10 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte) ([]by
 		base = ErrUnavailable
 	case "timeout":
 		base = ErrTimeout
+	case "read_timeout":
+		base = ErrReadTimeout
+	case "busy":
+		base = ErrBusy
 	case "not_implemented":
 		base = ErrNotImplemented
 	case "read_only":
@@ -202,31 +207,21 @@ func (c *Client) Get(ctx context.Context, ns, key string, stale bool) ([]byte, e
 	return c.do(ctx, http.MethodGet, p, nil)
 }
 
-// List returns up to limit keys of ns under prefix, with values.
+// List returns up to limit keys of ns under prefix (limit <= 0: every
+// key), with values, following the continuation tokens page by page. It
+// holds them all in memory; ListEach hands them over page by page
+// instead. Next resumes the list when keys remain.
 func (c *Client) List(ctx context.Context, ns, prefix string, limit int, stale bool) (ListResult, error) {
-	q := url.Values{}
-	if prefix != "" {
-		q.Set("prefix", prefix)
-	}
-	if limit > 0 {
-		q.Set("limit", strconv.Itoa(limit))
-	}
-	if stale {
-		q.Set("consistency", "stale")
-	}
-	p := "/v1/kv/" + url.PathEscape(ns)
-	if len(q) > 0 {
-		p += "?" + q.Encode()
-	}
-	b, err := c.do(ctx, http.MethodGet, p, nil)
+	res := ListResult{Items: []replicator.KV{}}
+	next, err := c.ListEach(ctx, ns, ListOptions{Prefix: prefix, Limit: limit, Stale: stale}, func(kv replicator.KV) error {
+		res.Items = append(res.Items, kv)
+		return nil
+	})
 	if err != nil {
 		return ListResult{}, err
 	}
-	var r ListResult
-	if err := json.Unmarshal(b, &r); err != nil {
-		return ListResult{}, fmt.Errorf("%w: bad list response: %v", ErrServer, err)
-	}
-	return r, nil
+	res.Next = next
+	return res, nil
 }
 
 // Status returns the node's status document, decoded into v.

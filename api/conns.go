@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/monaco-sovereign/jumeau/internal/ratelog"
 	"github.com/monaco-sovereign/jumeau/pki"
 )
 
@@ -69,30 +70,6 @@ func (m *metrics) collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.open, m.refused}
 }
 
-// logLimiter lets one log line per key through every logEvery.
-type logLimiter struct {
-	mu         sync.Mutex
-	last       map[string]time.Time
-	suppressed map[string]int
-}
-
-// allow reports whether a line of kind key may be logged now, and how many
-// were held back since the last one.
-func (r *logLimiter) allow(key string, now time.Time) (bool, int) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.last == nil {
-		r.last, r.suppressed = map[string]time.Time{}, map[string]int{}
-	}
-	if t, ok := r.last[key]; ok && now.Sub(t) < logEvery {
-		r.suppressed[key]++
-		return false, 0
-	}
-	n := r.suppressed[key]
-	r.last[key], r.suppressed[key] = now, 0
-	return true, n
-}
-
 // connLimiter is the Server's listener. It accepts TCP connections, closes
 // those over MaxConnections at once, runs each TLS handshake (which
 // verifies the client certificate, pki.Material.ServerConfig) under
@@ -105,7 +82,7 @@ type connLimiter struct {
 	lim    Limits
 	m      *metrics
 	logger *slog.Logger
-	logs   logLimiter
+	logs   ratelog.Limiter
 
 	ready  chan net.Conn
 	done   chan struct{}
@@ -120,7 +97,7 @@ type connLimiter struct {
 }
 
 func newConnLimiter(raw net.Listener, tc *tls.Config, lim Limits, m *metrics, logger *slog.Logger) *connLimiter {
-	l := &connLimiter{raw: raw, tc: tc, lim: lim, m: m, logger: logger,
+	l := &connLimiter{raw: raw, tc: tc, lim: lim, m: m, logger: logger, logs: ratelog.Limiter{Every: logEvery},
 		ready: make(chan net.Conn), done: make(chan struct{}), perClient: map[string]int{}}
 	l.ctx, l.cancel = context.WithCancel(context.Background())
 	l.wg.Add(1)
@@ -179,7 +156,7 @@ func (l *connLimiter) acceptLoop() {
 			// Out of file descriptors and the like: retry, backing off
 			// as net/http does.
 			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			if ok, n := l.logs.allow("accept", time.Now()); ok {
+			if ok, n := l.logs.Allow("accept", time.Now()); ok {
 				l.logger.Warn("accepting an API connection failed; retrying", "err", err, "retry_in", backoff, "suppressed", n)
 			}
 			select {
@@ -287,7 +264,7 @@ func (l *connLimiter) refuse(r refusal, remote net.Addr, attrs ...any) {
 		return // handshakes interrupted by Close are not refusals
 	}
 	l.m.refused.WithLabelValues(string(r)).Inc()
-	ok, n := l.logs.allow(string(r), time.Now())
+	ok, n := l.logs.Allow(string(r), time.Now())
 	if !ok {
 		return
 	}

@@ -17,6 +17,12 @@ var (
 	ErrUnavailable = errors.New("api: cell unavailable (no leader)")
 	// ErrTimeout: the server timed out; a write may still commit.
 	ErrTimeout = errors.New("api: timed out (a write may still be committed)")
+	// ErrReadTimeout: a read did not complete in time; it changed
+	// nothing, so retrying it is safe.
+	ErrReadTimeout = errors.New("api: read timed out (a read changes nothing: retry it)")
+	// ErrBusy: the node serves as many lists as it allows at once; retry
+	// shortly (Client.ListEach does).
+	ErrBusy = errors.New("api: node busy with other lists (retry shortly)")
 	// ErrNotImplemented: the feature is not available in this version or topology.
 	ErrNotImplemented = errors.New("api: not implemented")
 	// ErrReadOnly: the node is the twin; writes go to a primary site.

@@ -92,8 +92,8 @@ func (b *memBackend) Get(_ context.Context, ns, key string, _ replicator.Consist
 	return v, nil
 }
 
-func (b *memBackend) List(context.Context, string, string, int, replicator.Consistency) ([]replicator.KV, error) {
-	return nil, nil
+func (b *memBackend) List(context.Context, string, replicator.ListQuery, replicator.Consistency, func(replicator.KV) error) (replicator.ListPage, error) {
+	return replicator.ListPage{}, nil
 }
 
 // testServer is a real api.Server on 127.0.0.1 with a site certificate

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/monaco-sovereign/jumeau/internal/ratelog"
 )
 
 // BallastFile is the name of the ballast file in the data directory.
@@ -230,7 +232,7 @@ type Guard struct {
 	last    atomic.Pointer[reading]
 	refused atomic.Uint64
 	m       *metrics
-	statLog *LogLimiter
+	statLog *ratelog.Limiter
 
 	mu       sync.Mutex // serialises Check; guards the fields below
 	logged   Level
@@ -260,7 +262,7 @@ func New(cfg Config, deps Deps) (*Guard, error) {
 	}
 	g := &Guard{
 		cfg: cfg, deps: deps, logger: deps.Logger.With("component", "diskspace", "path", cfg.Path),
-		ballast: filepath.Join(cfg.Path, BallastFile), statLog: NewLogLimiter(cfg.LogEvery),
+		ballast: filepath.Join(cfg.Path, BallastFile), statLog: ratelog.New(cfg.LogEvery),
 		stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	u, err := g.stat()
@@ -341,7 +343,7 @@ func (g *Guard) Check() error {
 			r.statErr = err.Error()
 			g.last.Store(&r)
 		}
-		if ok, held := g.statLog.Allow(now); ok {
+		if ok, held := g.statLog.Allow("", now); ok {
 			g.logger.Warn("cannot read the free disk space; keeping the last reading", "err", err, "held_back", held)
 		}
 		return err

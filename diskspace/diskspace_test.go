@@ -3,7 +3,6 @@ package diskspace_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -529,21 +528,6 @@ func TestGuard_Log(t *testing.T) {
 			t.Fatalf("got last line %q, want the recovery", last)
 		}
 	})
-}
-
-func TestLogLimiter_Allow(t *testing.T) {
-	l := diskspace.NewLogLimiter(10 * time.Second)
-	t0 := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
-	var lines []string
-	for i := range 1239 { // the flood of compaction errors seen in 20 s
-		at := t0.Add(time.Duration(i) * 20 * time.Second / 1239)
-		if ok, held := l.Allow(at); ok {
-			lines = append(lines, fmt.Sprintf("%s held %d", at.Sub(t0).Round(time.Second), held))
-		}
-	}
-	if got, want := strings.Join(lines, ", "), "0s held 0, 10s held 619"; got != want {
-		t.Fatalf("got %q, want %q", got, want)
-	}
 }
 
 func TestThreshold_String(t *testing.T) {

@@ -59,7 +59,7 @@
 // Level changes are logged (warn and refuse at levels Warn and Error,
 // recovery at Info), at most one line per Config.LogEvery; a line names
 // how many changes happened since the previous one. While the level is not
-// ok, a reminder is logged every Config.RemindEvery. LogLimiter does the
+// ok, a reminder is logged every Config.RemindEvery. internal/ratelog does the
 // same for floods of identical errors elsewhere (the node uses it for
 // Pebble's background errors).
 //

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/monaco-sovereign/jumeau/diskspace"
+	"github.com/monaco-sovereign/jumeau/internal/ratelog"
 )
 
 // DiskConfig is the free-space guard on node.data_dir's filesystem (see
@@ -86,7 +87,7 @@ const pebbleErrorLogEvery = 10 * time.Second
 // commit), so it logs and then defers to Pebble's default logger.
 type pebbleLog struct {
 	l      *slog.Logger
-	lim    *diskspace.LogLimiter
+	lim    *ratelog.Limiter
 	errors prometheus.Counter
 	now    func() time.Time
 }
@@ -94,7 +95,7 @@ type pebbleLog struct {
 // newPebbleLog returns Pebble's logger; reg, if not nil, receives
 // jumeau_pebble_errors_total.
 func newPebbleLog(l *slog.Logger, reg prometheus.Registerer) *pebbleLog {
-	p := &pebbleLog{l: l, lim: diskspace.NewLogLimiter(pebbleErrorLogEvery), now: time.Now, errors: prometheus.NewCounter(prometheus.CounterOpts{
+	p := &pebbleLog{l: l, lim: ratelog.New(pebbleErrorLogEvery), now: time.Now, errors: prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "jumeau_pebble_errors_total",
 		Help: "Errors Pebble reported (failed background compactions and flushes among them); the log shows at most one per 10 s.",
 	})}
@@ -118,7 +119,7 @@ func (p *pebbleLog) Infof(format string, args ...interface{}) {
 
 func (p *pebbleLog) Errorf(format string, args ...interface{}) {
 	p.errors.Inc()
-	if ok, held := p.lim.Allow(p.now()); ok {
+	if ok, held := p.lim.Allow("", p.now()); ok {
 		// held_back: errors not logged since the previous line.
 		p.l.Error(fmt.Sprintf(format, args...), "held_back", held)
 	}

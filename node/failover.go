@@ -455,8 +455,8 @@ func (noData) Delete(context.Context, string, string, replicator.Durability) (re
 func (noData) Get(context.Context, string, string, replicator.Consistency) ([]byte, error) {
 	return nil, errNoData
 }
-func (noData) List(context.Context, string, string, int, replicator.Consistency) ([]replicator.KV, error) {
-	return nil, errNoData
+func (noData) List(context.Context, string, replicator.ListQuery, replicator.Consistency, func(replicator.KV) error) (replicator.ListPage, error) {
+	return replicator.ListPage{}, errNoData
 }
 
 // switchBackend lets the twin swap its read-only receiver for the
@@ -482,6 +482,6 @@ func (s *switchBackend) Delete(ctx context.Context, ns, key string, d replicator
 func (s *switchBackend) Get(ctx context.Context, ns, key string, c replicator.Consistency) ([]byte, error) {
 	return s.get().Get(ctx, ns, key, c)
 }
-func (s *switchBackend) List(ctx context.Context, ns, prefix string, limit int, c replicator.Consistency) ([]replicator.KV, error) {
-	return s.get().List(ctx, ns, prefix, limit, c)
+func (s *switchBackend) List(ctx context.Context, ns string, q replicator.ListQuery, c replicator.Consistency, emit func(replicator.KV) error) (replicator.ListPage, error) {
+	return s.get().List(ctx, ns, q, c, emit)
 }

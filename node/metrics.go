@@ -8,12 +8,12 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/monaco-sovereign/jumeau/internal/ratelog"
 	"github.com/monaco-sovereign/jumeau/keyring"
 	"github.com/monaco-sovereign/jumeau/pki"
 )
@@ -103,7 +103,7 @@ func (n *Node) startMetrics() error {
 	}
 	n.reg.MustRegister(refused)
 	ma := &metricsAuth{pool: n.mat.Pool, refused: refused, logger: n.logger.With("component", "metrics"),
-		last: map[string]time.Time{}, suppressed: map[string]int{}}
+		logs: ratelog.New(refusalLogEvery)}
 
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", ma.require(metricsRoles, promhttp.HandlerFor(n.reg, promhttp.HandlerOpts{})))
@@ -152,9 +152,7 @@ type metricsAuth struct {
 	refused *prometheus.CounterVec
 	logger  *slog.Logger
 
-	mu         sync.Mutex
-	last       map[string]time.Time // reason -> time of its last log line
-	suppressed map[string]int       // reason -> refusals not logged since
+	logs *ratelog.Limiter // one line per reason per refusalLogEvery
 }
 
 // tlsConfig is the listener's TLS 1.3 configuration: the node's
@@ -221,16 +219,10 @@ func (a *metricsAuth) require(roles []pki.Role, h http.Handler) http.Handler {
 // for each reason.
 func (a *metricsAuth) refuse(reason, msg string, err error) {
 	a.refused.WithLabelValues(reason).Inc()
-	a.mu.Lock()
-	now := time.Now()
-	if t, ok := a.last[reason]; ok && now.Sub(t) < refusalLogEvery {
-		a.suppressed[reason]++
-		a.mu.Unlock()
+	ok, n := a.logs.Allow(reason, time.Now())
+	if !ok {
 		return
 	}
-	n := a.suppressed[reason]
-	a.last[reason], a.suppressed[reason] = now, 0
-	a.mu.Unlock()
 	attrs := []any{"reason", reason, "suppressed_since_last", n}
 	if err != nil {
 		attrs = append(attrs, "err", err)

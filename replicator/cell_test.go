@@ -240,7 +240,11 @@ func TestCell_Reads(t *testing.T) {
 		}
 	})
 	t.Run("list prefix", func(t *testing.T) {
-		kvs, err := cell.List(ctx, "test", "a/", 0, replicator.Linearizable)
+		var kvs []replicator.KV
+		_, err := cell.List(ctx, "test", replicator.ListQuery{Prefix: "a/"}, replicator.Linearizable, func(kv replicator.KV) error {
+			kvs = append(kvs, kv)
+			return nil
+		})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -48,12 +48,39 @@
 // # Forwarding (QUIC streams of kind Forward, transport frames)
 //
 // A follower sends frame type 1 (request: op put/del/get/list, namespace,
-// key, value, prefix, limit, deadline) and reads frame type 2 (response:
-// code, message, raft index, WAL index, key-values), then reuses the
-// stream. Codes: 0 ok, 1 not leader, 2 no leader, 3 not found, 4 bad
-// request, 5 timeout, 6 internal, 7 twin unconfirmed, 8 RPO exceeded, 9 no
-// twin, 10 lease expired, 11 fenced, 12 no space (the leader's free disk
-// space is below disk.refuse_free: the write was refused, not proposed).
+// key, value, prefix, limit, after, byte budget, deadline) and reads frame
+// type 2 (response: code, message, raft index, WAL index, key-values,
+// next), then reuses the stream. Codes: 0 ok, 1 not leader, 2 no leader,
+// 3 not found, 4 bad request, 5 timeout (a write's outcome is unknown), 6
+// internal, 7 twin unconfirmed, 8 RPO exceeded, 9 no twin, 10 lease
+// expired, 11 fenced, 12 no space (the leader's free disk space is below
+// disk.refuse_free: the write was refused, not proposed), 13 read timeout
+// (a read changed nothing), 14 busy (the leader's list budget is full).
+//
+// A forwarded read that gets no answer is a read timeout (or no leader,
+// when the cell elected another one meanwhile), never a timeout: a read
+// changes nothing, so retrying it is safe.
+//
+// # Lists
+//
+// A list is served one page at a time (ListQuery, ListPage): in key order,
+// after the key a previous page ended with (its Next), at most Limit keys
+// and MaxBytes bytes of items counted as ItemSize (the JSON the client
+// API sends, which is larger than the raw key and value; default 4 MiB, at
+// most 8 MiB). A page stops before the item that would take it over its
+// budget, but holds its first item however large (a value is at most 16
+// MiB), so a page is bounded and always fits one forward frame (17 MiB).
+// The budget is checked with the sealed value's length before the value is
+// read. Values are unsealed and handed to the caller one at a time as they
+// are read (the client API writes each one to the response at once).
+//
+// Through a follower, a linearizable page is read by the leader (after a
+// read barrier), sent back in one response frame, checked against the
+// query (order, prefix, limit, next) and emitted. Each node works on at
+// most MaxConcurrentLists pages at once (local, served to a follower, or
+// forwarded to the leader) and refuses one more at once with ErrBusy:
+// lists never queue up holding memory, and the CPU and memory that Raft
+// needs on the same node stay its own.
 //
 // # Snapshot stream
 //

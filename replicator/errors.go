@@ -1,6 +1,10 @@
 package replicator
 
-import "errors"
+import (
+	"context"
+	"errors"
+	"fmt"
+)
 
 // Errors returned by the cell. Callers match them with errors.Is.
 var (
@@ -20,6 +24,14 @@ var (
 	// ErrTimeout means the write was not committed in time; it may still
 	// commit later.
 	ErrTimeout = errors.New("replicator: timed out waiting for commit (the write may still be committed)")
+	// ErrReadTimeout means a read (a get or a list page) did not complete
+	// before its deadline. A read changes nothing: retry it. It matches
+	// context.DeadlineExceeded too.
+	ErrReadTimeout = fmt.Errorf("replicator: read timed out (a read changes nothing: retry it): %w", context.DeadlineExceeded)
+	// ErrBusy means the node already works on as many list pages as its
+	// list budget allows (MaxConcurrentLists), so that lists cannot take
+	// the CPU and memory consensus needs; retry shortly.
+	ErrBusy = errors.New("replicator: busy: this node already serves as many lists as it allows at once (retry shortly)")
 	// ErrClosed means the cell is shut down.
 	ErrClosed = errors.New("replicator: cell closed")
 	// ErrFSMHalted means the site stopped making progress after a storage

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"os"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -41,18 +44,25 @@ const (
 	codeFenced       uint8 = 11
 	// The leader's disk is below its refuse threshold.
 	codeNoSpace uint8 = 12
+	// Codes of reads.
+	codeReadTimeout uint8 = 13
+	codeBusy        uint8 = 14
 
 	maxForwardFrame = 17 << 20
 )
 
 type fwdRequest struct {
-	Op      uint8  `codec:"o"`
-	NS      string `codec:"n"`
-	Key     string `codec:"k"`
-	Value   []byte `codec:"v"`
-	Prefix  string `codec:"p"`
-	Limit   int    `codec:"l"`
-	Timeout int64  `codec:"t"` // ns left for the request; 0 = the leader's default
+	Op     uint8  `codec:"o"`
+	NS     string `codec:"n"`
+	Key    string `codec:"k"`
+	Value  []byte `codec:"v"`
+	Prefix string `codec:"p"`
+	Limit  int    `codec:"l"`
+	// After and MaxBytes are a list page's continuation and byte budget
+	// (ListQuery).
+	After    string `codec:"a"`
+	MaxBytes int    `codec:"b"`
+	Timeout  int64  `codec:"t"` // ns left for the request; 0 = the leader's default
 	// Durability of a write (0 cell, 1 twin).
 	Durability uint8 `codec:"d"`
 }
@@ -63,6 +73,8 @@ type fwdResponse struct {
 	RaftIndex uint64 `codec:"r"`
 	WALIndex  uint64 `codec:"w"`
 	KVs       []KV   `codec:"kv"`
+	// Next is a list page's ListPage.Next.
+	Next string `codec:"x"`
 }
 
 func codeOf(err error) uint8 {
@@ -77,6 +89,10 @@ func codeOf(err error) uint8 {
 		return codeNotFound
 	case errors.Is(err, ErrBadRequest):
 		return codeBadRequest
+	case errors.Is(err, ErrReadTimeout):
+		return codeReadTimeout
+	case errors.Is(err, ErrBusy):
+		return codeBusy
 	case errors.Is(err, ErrTimeout):
 		return codeTimeout
 	case errors.Is(err, failover.ErrFenced):
@@ -110,6 +126,10 @@ func errOf(leader string, r *fwdResponse) error {
 		base = ErrBadRequest
 	case codeTimeout:
 		base = ErrTimeout
+	case codeReadTimeout:
+		base = ErrReadTimeout
+	case codeBusy:
+		base = ErrBusy
 	case codeTwinUnconfirmed:
 		base = ErrTwinUnconfirmed
 	case codeRPOExceeded:
@@ -165,8 +185,9 @@ func (f *fwdConn) roundTrip(req *fwdRequest) (*fwdResponse, error) {
 
 // forwarder sends requests to the leader, one QUIC stream per request
 // (opening one costs no round trip). A request is retried only when its
-// stream could not be opened, i.e. nothing was sent; once sent, a failure
-// leaves the outcome unknown and is reported as such (ErrTimeout).
+// stream could not be opened, i.e. nothing was sent; once sent, a failed
+// write's outcome is unknown and is reported as such (ErrTimeout), while a
+// failed read changed nothing and says so (ErrReadTimeout, ErrNoLeader).
 type forwarder struct {
 	c *Cell
 }
@@ -223,6 +244,9 @@ func (f *forwarder) do(ctx context.Context, leader string, req *fwdRequest) (*fw
 		return nil, fmt.Errorf("forward to leader %s: the cell elected %s while the stream was opening: %w", leader, l, ErrNoLeader)
 	}
 	if err != nil {
+		if isRead(req.Op) && ctx.Err() != nil {
+			return nil, fmt.Errorf("forward %s to leader %s: no stream to it before the deadline (%v): %w", opName(req.Op), leader, err, ErrReadTimeout)
+		}
 		return nil, fmt.Errorf("forward to leader %s: %w: %v", leader, ErrNoLeader, err)
 	}
 	defer s.Close()
@@ -232,6 +256,10 @@ func (f *forwarder) do(ctx context.Context, leader string, req *fwdRequest) (*fw
 	fc := &fwdConn{s: s, enc: enc, dec: transport.NewDecoder(s, maxForwardFrame)}
 	resp, err := fc.roundTrip(req)
 	if err != nil {
+		if isRead(req.Op) {
+			l, _ := moved.Load().(string)
+			return nil, readFailed(ctx, leader, l, req.Op, err)
+		}
 		if l, ok := moved.Load().(string); ok {
 			return nil, fmt.Errorf("forward to leader %s: the cell elected %s before it answered; the outcome is unknown: %w", leader, l, ErrTimeout)
 		}
@@ -256,25 +284,106 @@ func (f *forwarder) write(ctx context.Context, leader string, op wal.Op, ns, key
 	return Result{RaftIndex: resp.RaftIndex, WALIndex: resp.WALIndex}, nil
 }
 
-func (f *forwarder) read(ctx context.Context, leader, ns, key, prefix string, limit int) ([]KV, error) {
-	req := &fwdRequest{Op: fwdList, NS: ns, Prefix: prefix, Limit: limit}
-	if key != "" {
-		req = &fwdRequest{Op: fwdGet, NS: ns, Key: key}
-	}
-	resp, err := f.do(ctx, leader, req)
+// get reads ns/key on the leader.
+func (f *forwarder) get(ctx context.Context, leader, ns, key string) ([]byte, error) {
+	resp, err := f.do(ctx, leader, &fwdRequest{Op: fwdGet, NS: ns, Key: key})
 	if err != nil {
 		return nil, err
 	}
 	if err := errOf(leader, resp); err != nil {
-		if key != "" && errors.Is(err, ErrNotFound) {
+		if errors.Is(err, ErrNotFound) {
 			return nil, fmt.Errorf("get %s/%s: %w", ns, key, ErrNotFound)
 		}
 		return nil, err
 	}
-	if key != "" && len(resp.KVs) != 1 {
+	if len(resp.KVs) != 1 {
 		return nil, fmt.Errorf("forward get %s/%s: leader %s returned %d values", ns, key, leader, len(resp.KVs))
 	}
-	return resp.KVs, nil
+	return resp.KVs[0].Value, nil
+}
+
+// list asks the leader for the page q (normalized) selects, then emits it.
+// The page arrives in one frame: its byte budget keeps it under the frame
+// limit. A page that does not follow q (an older leader that ignores After
+// or the byte budget) is refused rather than emitted.
+func (f *forwarder) list(ctx context.Context, leader, ns string, q ListQuery, emit func(KV) error) (ListPage, error) {
+	req := &fwdRequest{Op: fwdList, NS: ns, Prefix: q.Prefix, After: q.After, Limit: q.Limit, MaxBytes: q.MaxBytes}
+	resp, err := f.do(ctx, leader, req)
+	if err != nil {
+		return ListPage{}, err
+	}
+	if err := errOf(leader, resp); err != nil {
+		return ListPage{}, err
+	}
+	if err := checkPage(q, resp); err != nil {
+		return ListPage{}, fmt.Errorf("forward list %s to leader %s: %w", ns, leader, err)
+	}
+	var page ListPage
+	for _, kv := range resp.KVs {
+		if err := emit(kv); err != nil {
+			return page, err
+		}
+		page.Keys++
+		page.Bytes += ItemSize(kv.Key, len(kv.Value))
+	}
+	page.Next = resp.Next
+	return page, nil
+}
+
+// errBadPage explains a leader's page that does not follow the query.
+var errBadPage = errors.New("the leader's page does not follow the query (is every site on the same version?)")
+
+// checkPage checks that the leader's page follows q: at most q.Limit keys,
+// in increasing order, after q.After, starting with q.Prefix, and a Next
+// that is its last key.
+func checkPage(q ListQuery, resp *fwdResponse) error {
+	if len(resp.KVs) > q.Limit {
+		return fmt.Errorf("%w: %d keys, limit %d", errBadPage, len(resp.KVs), q.Limit)
+	}
+	prev := q.After
+	for i, kv := range resp.KVs {
+		if !strings.HasPrefix(kv.Key, q.Prefix) || ((i > 0 || q.After != "") && kv.Key <= prev) {
+			return fmt.Errorf("%w: key %q after %q (prefix %q)", errBadPage, kv.Key, prev, q.Prefix)
+		}
+		prev = kv.Key
+	}
+	if resp.Next != "" && (len(resp.KVs) == 0 || resp.Next != prev) {
+		return fmt.Errorf("%w: next %q is not the page's last key", errBadPage, resp.Next)
+	}
+	return nil
+}
+
+// isRead reports whether a forwarded op only reads.
+func isRead(op uint8) bool { return op == fwdGet || op == fwdList }
+
+// opName names a forwarded op in messages.
+func opName(op uint8) string {
+	switch op {
+	case fwdPut:
+		return "put"
+	case fwdDel:
+		return "delete"
+	case fwdGet:
+		return "get"
+	case fwdList:
+		return "list"
+	}
+	return fmt.Sprintf("op %d", op)
+}
+
+// readFailed is the error of a forwarded read whose answer never came:
+// a read changed nothing, so it is never an unknown outcome. moved names
+// the leader the cell elected meanwhile ("" if none).
+func readFailed(ctx context.Context, leader, moved string, op uint8, err error) error {
+	what := opName(op)
+	var ne net.Error
+	switch {
+	case moved != "":
+		return fmt.Errorf("forward %s to leader %s: the cell elected %s before it answered (a read changes nothing: retry it): %w", what, leader, moved, ErrNoLeader)
+	case ctx.Err() != nil, errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return fmt.Errorf("forward %s to leader %s: no answer before the deadline: %w", what, leader, ErrReadTimeout)
+	}
+	return fmt.Errorf("forward %s to leader %s: no answer (%v); a read changes nothing: retry it: %w", what, leader, err, ErrNoLeader)
 }
 
 // serveForward accepts forwarding streams from the other sites.
@@ -344,9 +453,10 @@ func (c *Cell) serveForwardRequest(req *fwdRequest) *fwdResponse {
 		return &fwdResponse{Code: codeNotLeader, Msg: "not the leader"}
 	}
 	var (
-		res Result
-		kvs []KV
-		err error
+		res  Result
+		kvs  []KV
+		next string
+		err  error
 	)
 	switch req.Op {
 	case fwdPut:
@@ -368,12 +478,19 @@ func (c *Cell) serveForwardRequest(req *fwdRequest) *fwdResponse {
 			kvs = []KV{{Key: req.Key, Value: v}}
 		}
 	case fwdList:
-		kvs, err = c.List(ctx, req.NS, req.Prefix, req.Limit, Linearizable)
+		q := ListQuery{Prefix: req.Prefix, After: req.After, Limit: req.Limit, MaxBytes: req.MaxBytes}
+		var page ListPage
+		page, err = c.list(ctx, req.NS, q, Linearizable, true, func(kv KV) error {
+			kvs = append(kvs, kv)
+			return nil
+		})
+		c.lists.observe(page, err)
+		next = page.Next
 	default:
 		err = fmt.Errorf("%w: unknown forward op %d", ErrBadRequest, req.Op)
 	}
 	if err != nil {
 		return &fwdResponse{Code: codeOf(err), Msg: err.Error()}
 	}
-	return &fwdResponse{RaftIndex: res.RaftIndex, WALIndex: res.WALIndex, KVs: kvs}
+	return &fwdResponse{RaftIndex: res.RaftIndex, WALIndex: res.WALIndex, KVs: kvs, Next: next}
 }

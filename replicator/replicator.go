@@ -174,6 +174,7 @@ type Cell struct {
 	keyMu sync.Mutex
 	fwd   *forwarder
 	prop  *proposer
+	lists *lister
 	ships []*shipper // one per ship target (Ship.Twin, Ship.Replicas)
 	// inflight counts leader writes between their gate check and their
 	// return; draining refuses new ones (planned switchover).
@@ -287,6 +288,7 @@ func Open(cfg Config, deps Deps) (*Cell, error) {
 	c := &Cell{cfg: cfg, deps: deps, logger: logger, raft: r, trans: trans, fsm: fsm, ctx: ctx, cancel: cancel}
 	c.metrics = newMetrics(c, deps.Registerer)
 	c.fwd = newForwarder(c)
+	c.lists = newLister(deps.DB, deps.Keys, deps.Registerer)
 	c.prop = newProposer(c)
 	c.wg.Add(4)
 	go c.serveForward()
@@ -319,6 +321,7 @@ func (c *Cell) Close() error {
 	c.trans.Close()
 	c.wg.Wait()
 	c.metrics.unregister()
+	c.lists.m.unregister()
 	if err != nil {
 		return fmt.Errorf("replicator: shutdown raft: %w", err)
 	}
@@ -554,18 +557,31 @@ const (
 // commit index can lag the writes its predecessor acknowledged until its
 // first entry commits), take the commit index, confirm leadership with a
 // quorum, and wait until the state has applied that index.
+//
+// Its timeouts are ErrReadTimeout: a read changed nothing (ErrTimeout
+// would tell the caller a write may still commit).
 func (c *Cell) readBarrier(ctx context.Context) error {
 	if err := c.waitTermCommitted(ctx); err != nil {
 		return err
 	}
 	idx := c.raft.CommitIndex()
 	if err := c.waitFuture(ctx, c.raft.VerifyLeader()); err != nil {
-		if errors.Is(err, ErrTimeout) || errors.Is(err, ErrClosed) {
+		switch {
+		case errors.Is(err, ErrTimeout):
+			return fmt.Errorf("read barrier: verify leadership: %w", ErrReadTimeout)
+		case errors.Is(err, ErrClosed):
 			return fmt.Errorf("read barrier: verify leadership: %w", err)
 		}
 		return fmt.Errorf("read barrier: %w", ErrNotLeader)
 	}
-	return c.WaitApplied(ctx, c.fsmVisible(idx))
+	idx = c.fsmVisible(idx)
+	if err := c.WaitApplied(ctx, idx); err != nil {
+		if errors.Is(err, ErrTimeout) {
+			return fmt.Errorf("read barrier: wait for index %d (applied %d): %w", idx, c.fsm.Applied(), ErrReadTimeout)
+		}
+		return err
+	}
+	return nil
 }
 
 // waitTermCommitted waits until the entry at the commit index belongs to
@@ -586,7 +602,7 @@ func (c *Cell) waitTermCommitted(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("read barrier: leader has not committed an entry of term %d yet: %w", term, ErrTimeout)
+			return fmt.Errorf("read barrier: leader has not committed an entry of term %d yet: %w", term, ErrReadTimeout)
 		case <-c.ctx.Done():
 			return ErrClosed
 		case <-time.After(time.Millisecond):
@@ -643,11 +659,7 @@ func (c *Cell) Get(ctx context.Context, ns, key string, cons Consistency) ([]byt
 			if leader == "" || leader == c.cfg.Name {
 				return nil, ErrNoLeader
 			}
-			kv, err := c.fwd.read(ctx, leader, ns, key, "", 0)
-			if err != nil {
-				return nil, err
-			}
-			return kv[0].Value, nil
+			return c.fwd.get(ctx, leader, ns, key)
 		}
 		if err := c.readBarrier(ctx); err != nil {
 			return nil, err
@@ -666,41 +678,6 @@ func (c *Cell) localGet(ns, key string) ([]byte, error) {
 		return nil, fmt.Errorf("unseal %s/%s: %w", ns, key, err)
 	}
 	return v, nil
-}
-
-// List returns up to limit keys of ns starting with prefix, with values.
-func (c *Cell) List(ctx context.Context, ns, prefix string, limit int, cons Consistency) ([]KV, error) {
-	if err := ValidateNamespace(ns); err != nil {
-		return nil, err
-	}
-	if cons == Linearizable {
-		if !c.IsLeader() {
-			leader := c.Leader()
-			if leader == "" || leader == c.cfg.Name {
-				return nil, ErrNoLeader
-			}
-			return c.fwd.read(ctx, leader, ns, "", prefix, limit)
-		}
-		if err := c.readBarrier(ctx); err != nil {
-			return nil, err
-		}
-	}
-	return c.localList(ns, prefix, limit)
-}
-
-func (c *Cell) localList(ns, prefix string, limit int) ([]KV, error) {
-	kvs, err := listSealed(c.deps.DB, ns, prefix, limit)
-	if err != nil {
-		return nil, err
-	}
-	for i := range kvs {
-		v, err := c.deps.Keys.Unseal(ns, aad(ns, kvs[i].Key), kvs[i].Value)
-		if err != nil {
-			return nil, fmt.Errorf("unseal %s/%s: %w", ns, kvs[i].Key, err)
-		}
-		kvs[i].Value = v
-	}
-	return kvs, nil
 }
 
 // Status is a snapshot of this member's view of the cell.

@@ -80,28 +80,56 @@ func readSealed(db *pebble.DB, ns, key string) ([]byte, error) {
 	return out, nil
 }
 
-// listSealed returns up to limit keys of ns starting with prefix, in key
-// order, with their sealed values.
-func listSealed(db *pebble.DB, ns, prefix string, limit int) ([]KV, error) {
-	lower := stateKey(ns, prefix)
+// listSealed visits, in key order, the keys of ns that q (normalized)
+// selects with their sealed values, and returns the key to resume after
+// when keys remain ("" when none do). It stops at q.Limit keys, or before
+// the item that would take the page past q.MaxBytes (counted with the
+// sealed value's length, an upper bound of the unsealed item's ItemSize),
+// except the page's first item. visit must not keep sealed past its call
+// (the iterator reuses it); its error stops the scan and is returned.
+func listSealed(db *pebble.DB, ns string, q ListQuery, visit func(key string, sealed []byte) error) (string, error) {
+	lower := stateKey(ns, q.Prefix)
 	upper := stateKey(ns, "")
 	upper[len(upper)-1] = 1 // end of the namespace
-	if prefix != "" {
+	if q.Prefix != "" {
 		upper = prefixEnd(lower)
+	}
+	if q.After != "" {
+		// The first key after After: keys hold no NUL byte, so After
+		// followed by one is below every longer key.
+		lower = append(stateKey(ns, q.After), 0)
 	}
 	it, err := db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
 	if err != nil {
-		return nil, fmt.Errorf("list %s: %w", ns, err)
+		return "", fmt.Errorf("list %s: %w", ns, err)
 	}
-	var out []KV
 	skip := len(ns) + 2
-	for it.First(); it.Valid() && (limit <= 0 || len(out) < limit); it.Next() {
-		out = append(out, KV{Key: string(it.Key()[skip:]), Value: append([]byte(nil), it.Value()...)})
+	keys, used := 0, 0
+	last, next := "", ""
+	for it.First(); it.Valid(); it.Next() {
+		key := string(it.Key()[skip:])
+		lv := it.LazyValue()
+		size := ItemSize(key, lv.Len())
+		if keys == q.Limit || (keys > 0 && used+size > q.MaxBytes) {
+			next = last // a key remains: the page is cut
+			break
+		}
+		v, err := it.ValueAndErr()
+		if err != nil {
+			break // it.Close reports it
+		}
+		if err := visit(key, v); err != nil {
+			it.Close()
+			return "", err
+		}
+		keys++
+		used += size
+		last = key
 	}
 	if err := it.Close(); err != nil {
-		return nil, fmt.Errorf("list %s: %w", ns, err)
+		return "", fmt.Errorf("list %s: %w", ns, err)
 	}
-	return out, nil
+	return next, nil
 }
 
 func prefixEnd(p []byte) []byte {

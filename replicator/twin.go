@@ -46,6 +46,7 @@ type Twin struct {
 	deps   TwinDeps
 	logger *slog.Logger
 	m      *twinMetrics
+	lists  *lister
 
 	applyMu sync.Mutex // one writer of the WAL and state
 
@@ -103,6 +104,7 @@ func OpenTwin(cfg TwinConfig, deps TwinDeps) (*Twin, error) {
 	}
 	t.ctx, t.cancel = context.WithCancel(context.Background())
 	t.m = newTwinMetrics(t, deps.Registerer)
+	t.lists = newLister(deps.DB, deps.Keys, deps.Registerer)
 	t.wg.Add(1)
 	go t.serve()
 	return t, nil
@@ -113,6 +115,7 @@ func (t *Twin) Close() error {
 	t.cancel()
 	t.wg.Wait()
 	t.m.unregister()
+	t.lists.m.unregister()
 	return nil
 }
 
@@ -730,28 +733,6 @@ func (t *Twin) Get(ctx context.Context, ns, key string, cons Consistency) ([]byt
 		return nil, fmt.Errorf("unseal %s/%s: %w", ns, key, err)
 	}
 	return v, nil
-}
-
-// List returns up to limit keys of ns from the twin's copy (stale only).
-func (t *Twin) List(ctx context.Context, ns, prefix string, limit int, cons Consistency) ([]KV, error) {
-	if err := ValidateNamespace(ns); err != nil {
-		return nil, err
-	}
-	if cons != Stale {
-		return nil, errStaleOnly
-	}
-	kvs, err := listSealed(t.deps.DB, ns, prefix, limit)
-	if err != nil {
-		return nil, err
-	}
-	for i := range kvs {
-		v, err := t.deps.Keys.Unseal(ns, aad(ns, kvs[i].Key), kvs[i].Value)
-		if err != nil {
-			return nil, fmt.Errorf("unseal %s/%s: %w", ns, kvs[i].Key, err)
-		}
-		kvs[i].Value = v
-	}
-	return kvs, nil
 }
 
 // Status reports what the twin holds and receives.

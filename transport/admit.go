@@ -4,9 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
+	"github.com/monaco-sovereign/jumeau/internal/ratelog"
 	"github.com/monaco-sovereign/jumeau/pki"
 	"github.com/quic-go/quic-go"
 )
@@ -111,47 +111,21 @@ func (e *Endpoint) closeRevoked() {
 // refusalLog logs a warning at most once per interval per key, with the
 // number of warnings it held back since the last one.
 type refusalLog struct {
-	log   *slog.Logger
-	every time.Duration
-
-	mu   sync.Mutex
-	last map[string]*refusalEntry
+	log *slog.Logger
+	lim *ratelog.Limiter
 }
-
-type refusalEntry struct {
-	at         time.Time
-	suppressed int
-}
-
-// maxRefusalKeys bounds the keys remembered: past it the memory is
-// cleared (a flood of distinct keys then logs once per key again, at most
-// this many lines per interval).
-const maxRefusalKeys = 1024
 
 func newRefusalLog(log *slog.Logger, every time.Duration) *refusalLog {
-	return &refusalLog{log: log, every: every, last: make(map[string]*refusalEntry)}
+	return &refusalLog{log: log, lim: ratelog.New(every)}
 }
 
 func (r *refusalLog) warn(msg, key string, args ...any) {
-	now := time.Now()
-	r.mu.Lock()
-	ent := r.last[key]
-	if ent != nil && now.Sub(ent.at) < r.every {
-		ent.suppressed++
-		r.mu.Unlock()
+	ok, held := r.lim.Allow(key, time.Now())
+	if !ok {
 		return
 	}
-	suppressed := 0
-	if ent != nil {
-		suppressed = ent.suppressed
-	}
-	if len(r.last) >= maxRefusalKeys {
-		clear(r.last)
-	}
-	r.last[key] = &refusalEntry{at: now}
-	r.mu.Unlock()
-	if suppressed > 0 {
-		args = append(args, "suppressed", suppressed)
+	if held > 0 {
+		args = append(args, "suppressed", held)
 	}
 	r.log.Warn(msg, args...)
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -247,41 +248,98 @@ func newDelCmd() *cobra.Command {
 
 func newLsCmd() *cobra.Command {
 	var cf clientFlags
-	var prefix string
+	var prefix, after string
 	var limit int
 	var stale, asJSON, values bool
 	cmd := &cobra.Command{
 		Use:   "ls NAMESPACE",
 		Short: "List the keys of a namespace (one per line)",
-		Args:  cobra.ExactArgs(1),
+		Long: `List the keys of a namespace in key order, one per line, as they arrive.
+
+The server sends a list in pages (at most 4 MiB of values each); ls follows
+them until --limit keys are listed, or every key with --limit 0; --timeout
+bounds each page. When keys remain past the limit, ls says so on stderr
+with the token that resumes the list (--after; with --json it is the
+"next" field). It exits 1 if a page fails (what was printed stays valid).`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return cf.do(cmd.Context(), func(ctx context.Context, c *api.Client) error {
-				res, err := c.List(ctx, args[0], prefix, limit, stale)
-				if err != nil {
-					return err
-				}
-				out := cmd.OutOrStdout()
-				if asJSON {
-					return json.NewEncoder(out).Encode(res)
-				}
-				for _, kv := range res.Items {
-					if values {
-						fmt.Fprintf(out, "%s\t%s\n", printableKey(kv.Key), kv.Value)
-					} else {
-						fmt.Fprintln(out, printableKey(kv.Key))
-					}
-				}
-				return nil
-			})
+			if limit < 0 {
+				return fmt.Errorf("--limit %d: use a number of keys >= 1, or 0 for every key", limit)
+			}
+			// --timeout bounds each page (the client's request timeout),
+			// not the whole list: a long list takes many pages.
+			c, err := cf.one()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			err = listKeys(cmd.Context(), c, cmd.OutOrStdout(), cmd.ErrOrStderr(), args[0],
+				api.ListOptions{Prefix: prefix, After: after, Limit: limit, Stale: stale}, asJSON, values)
+			if err != nil {
+				return &exitError{code: 1, err: err}
+			}
+			return nil
 		},
 	}
 	cf.register(cmd)
 	cmd.Flags().StringVar(&prefix, "prefix", "", "only keys starting with PREFIX")
-	cmd.Flags().IntVar(&limit, "limit", 1000, "at most N keys")
+	cmd.Flags().IntVar(&limit, "limit", 1000, "at most N keys (0: every key)")
+	cmd.Flags().StringVar(&after, "after", "", "resume a list after this token (printed when --limit stopped a list)")
 	cmd.Flags().BoolVar(&stale, "stale", false, "read this node's local copy")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON (values base64)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, `print JSON {"items":[...],"next":"..."} (values base64)`)
 	cmd.Flags().BoolVar(&values, "values", false, "print key<TAB>value")
 	return cmd
+}
+
+// listKeys prints the keys of ns page by page as they arrive, as text or
+// as one JSON object in the shape of api.ListResult.
+func listKeys(ctx context.Context, c *api.Client, out, errOut io.Writer, ns string, opts api.ListOptions, asJSON, values bool) error {
+	bw := bufio.NewWriter(out)
+	defer bw.Flush()
+	n := 0
+	if asJSON {
+		bw.WriteString(`{"items":[`)
+	}
+	next, err := c.ListEach(ctx, ns, opts, func(kv replicator.KV) error {
+		switch {
+		case asJSON:
+			if n > 0 {
+				bw.WriteString(",")
+			}
+			b, err := json.Marshal(kv)
+			if err != nil {
+				return err
+			}
+			bw.Write(b)
+		case values:
+			fmt.Fprintf(bw, "%s\t%s\n", printableKey(kv.Key), kv.Value)
+		default:
+			fmt.Fprintln(bw, printableKey(kv.Key))
+		}
+		n++
+		return nil
+	})
+	if err != nil {
+		if asJSON {
+			bw.WriteString("\n") // the JSON stays unterminated: it is not a complete list
+		}
+		return err
+	}
+	if asJSON {
+		bw.WriteString("]")
+		if next != "" {
+			b, _ := json.Marshal(next)
+			bw.WriteString(`,"next":` + string(b))
+		}
+		bw.WriteString("}\n")
+	}
+	if err := bw.Flush(); err != nil {
+		return err
+	}
+	if next != "" && !asJSON {
+		fmt.Fprintf(errOut, "more keys after these %d: resume with --after %s\n", n, next)
+	}
+	return nil
 }
 
 // statusDoc mirrors the node's status document (GET /v1/status) as far

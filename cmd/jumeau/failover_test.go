@@ -66,8 +66,8 @@ func (noBackend) Delete(context.Context, string, string, replicator.Durability) 
 func (noBackend) Get(context.Context, string, string, replicator.Consistency) ([]byte, error) {
 	return nil, errNoBackend
 }
-func (noBackend) List(context.Context, string, string, int, replicator.Consistency) ([]replicator.KV, error) {
-	return nil, errNoBackend
+func (noBackend) List(context.Context, string, replicator.ListQuery, replicator.Consistency, func(replicator.KV) error) (replicator.ListPage, error) {
+	return replicator.ListPage{}, errNoBackend
 }
 
 // promoteFunc is what the fake twin's promote route does.
