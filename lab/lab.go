@@ -40,6 +40,9 @@ var (
 	ErrUnknownLink = errors.New("lab: unknown fault link")
 	// ErrLinkControl: the fault-link process refused or failed a request.
 	ErrLinkControl = errors.New("lab: fault-link control failed")
+	// ErrNotReady: the wait for the primary of the current epoch to take
+	// writes ran out of time.
+	ErrNotReady = errors.New("lab: not ready")
 )
 
 // The lab's twin.
@@ -77,7 +80,7 @@ type Options struct {
 	Binary string // path of the jumeau binary to run
 	// LinkDelay is the one-way delay every site-to-site fault link adds.
 	LinkDelay time.Duration
-	// ReadyTimeout bounds the wait for a leader.
+	// ReadyTimeout bounds the wait for the primary (default 30s).
 	ReadyTimeout time.Duration
 	// RaftLogLevel is passed to the nodes (default warn).
 	RaftLogLevel string
@@ -320,8 +323,11 @@ func (l *Lab) WitnessLinks() []string {
 
 // Up creates the lab in opts.Dir if it does not exist (keeping the data of
 // an existing one), starts the fault links and every node, and waits until
-// the cell has a leader. An existing lab restarts as it was made: its
-// sites, twin and link faults come from its files, not from opts.
+// the primary of the current region epoch takes writes (WaitPrimary): a
+// site leading the cell, or, after a promotion, the twin. An existing lab
+// restarts as it was made, in whatever modes its nodes are in: its sites,
+// twin and link faults come from its files, not from opts. The error wraps
+// ErrNotReady when the primary is not ready within opts.ReadyTimeout.
 func Up(ctx context.Context, opts Options) (*Lab, error) {
 	opts = opts.withDefaults()
 	if err := opts.validate(); err != nil {
@@ -379,8 +385,8 @@ func Up(ctx context.Context, opts Options) (*Lab, error) {
 	}
 	wctx, cancel := context.WithTimeout(ctx, opts.ReadyTimeout)
 	defer cancel()
-	if _, err := l.WaitLeader(wctx, ""); err != nil {
-		return l, fmt.Errorf("lab: started, but %w (see the node logs under %s/nodes)", err, dir)
+	if _, err := l.WaitPrimary(wctx); err != nil {
+		return l, fmt.Errorf("%w (see the node logs under %s/nodes)", err, dir)
 	}
 	return l, nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -30,7 +31,7 @@ func newLabCmd() *cobra.Command {
 	var wanBandwidth int64
 	up := &cobra.Command{
 		Use:   "up --dir DIR [--twin [--wan-rtt 12ms] [--wan-loss P] [--wan-bandwidth B/s]] [--witness]",
-		Short: "Create (or restart) the lab in DIR, start its processes and wait for a leader",
+		Short: "Create (or restart) the lab in DIR, start its processes and wait for the primary of the current epoch",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			bin, err := os.Executable()
@@ -54,9 +55,15 @@ func newLabCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			leader, _ := l.WaitLeader(cmd.Context(), "")
+			// Up waited for the primary; this asks once more to name it.
+			pctx, cancel := context.WithTimeout(cmd.Context(), 5*time.Second)
+			primary, err := l.WaitPrimary(pctx)
+			cancel()
+			if err != nil {
+				return err
+			}
 			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "lab up in %s (leader %s)\n", l.Dir, leader)
+			fmt.Fprintf(out, "lab up in %s: primary %s\n", l.Dir, primary)
 			for _, n := range l.Nodes {
 				fmt.Fprintf(out, "  %-9s %-7s %-10s api %s  quic %s  metrics http://%s/metrics  pid %d\n", n.Name, n.Role, n.Region, n.API, n.QUIC, n.Metrics, n.PID)
 			}
