@@ -94,13 +94,14 @@ func (p *statusPoller) close() {
 // poll asks every node at once (each request bounded by statusTimeout)
 // and returns the documents of those that answered, and the error of each
 // that did not. Nodes are asked whether or not their process is known to
-// run: a stopped node refuses the connection at once.
-func (p *statusPoller) poll(ctx context.Context) (map[string]*node.Status, map[string]error) {
+// run: a stopped node refuses the connection at once. The error is a
+// client that cannot be made (the lab's credentials).
+func (p *statusPoller) poll(ctx context.Context) (map[string]*node.Status, map[string]error, error) {
 	for _, n := range p.l.Nodes {
 		if p.clients[n.Name] == nil {
 			c, err := p.l.Client(n.Name)
 			if err != nil {
-				return nil, map[string]error{n.Name: err}
+				return nil, nil, err
 			}
 			p.clients[n.Name] = c
 		}
@@ -127,7 +128,7 @@ func (p *statusPoller) poll(ctx context.Context) (map[string]*node.Status, map[s
 		}()
 	}
 	wg.Wait()
-	return sts, errs
+	return sts, errs, nil
 }
 
 // WaitPrimary polls the nodes until the primary of the current epoch takes
@@ -138,7 +139,10 @@ func (l *Lab) WaitPrimary(ctx context.Context) (Primary, error) {
 	defer p.close()
 	start := time.Now()
 	for {
-		sts, errs := p.poll(ctx)
+		sts, errs, err := p.poll(ctx)
+		if err != nil {
+			return Primary{}, err
+		}
 		pr, why := l.PrimaryIn(sts)
 		if why == "" {
 			return pr, nil
@@ -156,7 +160,8 @@ func (l *Lab) WaitPrimary(ctx context.Context) (Primary, error) {
 
 // Statuses asks every node for its status document once, and returns the
 // documents of those that answered and the error of each that did not.
-func (l *Lab) Statuses(ctx context.Context) (map[string]*node.Status, map[string]error) {
+// The error is a client that cannot be made (the lab's credentials).
+func (l *Lab) Statuses(ctx context.Context) (map[string]*node.Status, map[string]error, error) {
 	p := l.newPoller()
 	defer p.close()
 	return p.poll(ctx)
@@ -196,6 +201,9 @@ func (l *Lab) PrimaryIn(sts map[string]*node.Status) (Primary, string) {
 	}
 	_, leased := l.Witness()
 	where := fmt.Sprintf("epoch %d, primary region %s", epoch, region)
+	if ep == nil {
+		where = fmt.Sprintf("primary region %s (no node reports an epoch yet)", region)
+	}
 	leader := raft.Leader.String()
 	if tw, ok := l.Twin(); ok && region == tw.Region && (primaryNode == "" || primaryNode == tw.Name) {
 		st := sts[tw.Name]

@@ -1,8 +1,12 @@
 package lab
 
 import (
+	"context"
+	"errors"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/raft"
 
@@ -106,5 +110,18 @@ func TestPrimary_String(t *testing.T) {
 		if got := tc.p.String(); got != tc.want {
 			t.Errorf("got %q, want %q", got, tc.want)
 		}
+	}
+}
+
+// TestLab_WaitPrimary_BadCredentials: a client that cannot be made is an
+// error at once, not a wait until the deadline.
+func TestLab_WaitPrimary_BadCredentials(t *testing.T) {
+	l := prepareT(t, Options{Sites: 1})
+	l.ClientCreds.Cert = filepath.Join(t.TempDir(), "missing.crt")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	_, err := l.WaitPrimary(ctx)
+	if err == nil || errors.Is(err, ErrNotReady) || !strings.Contains(err.Error(), "client credentials") {
+		t.Fatalf("got %v, want the credentials error (not ErrNotReady)", err)
 	}
 }

@@ -261,7 +261,10 @@ func newLabStatusCmd(dir *string) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			doc := labStatus(cmd.Context(), l)
+			doc, err := labStatus(cmd.Context(), l)
+			if err != nil {
+				return &exitError{code: 1, err: err}
+			}
 			if asJSON {
 				b, err := json.MarshalIndent(doc, "", "  ")
 				if err != nil {
@@ -281,8 +284,11 @@ func newLabStatusCmd(dir *string) *cobra.Command {
 
 // labStatus gathers the process state of every node and the status
 // document of those that answer.
-func labStatus(ctx context.Context, l *lab.Lab) labStatusDoc {
-	sts, errs := l.Statuses(ctx)
+func labStatus(ctx context.Context, l *lab.Lab) (labStatusDoc, error) {
+	sts, errs, err := l.Statuses(ctx)
+	if err != nil {
+		return labStatusDoc{}, err
+	}
 	doc := labStatusDoc{Dir: l.Dir}
 	for _, n := range l.Nodes {
 		ps, _ := l.State(n.Name)
@@ -306,7 +312,7 @@ func labStatus(ctx context.Context, l *lab.Lab) labStatusDoc {
 	} else {
 		doc.NotReady = why
 	}
-	return doc
+	return doc, nil
 }
 
 func fillStatusRow(r *labStatusRow, st *node.Status) {
