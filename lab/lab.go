@@ -4,6 +4,12 @@
 // themselves as real background processes on 127.0.0.1. Its state is in
 // DIR/lab.json; the tests, the e2e suite, the benchmarks and the drills
 // share it.
+//
+// Up starts whatever does not run and waits for the primary of the current
+// region epoch (WaitPrimary: the cell leader, or the promoted twin after a
+// promotion). StartNode, StopNode and KillNode control one node's process
+// (`jumeau lab start|stop|kill|restart NODE`); the commands that write
+// lab.json hold DIR/lab.lock meanwhile.
 package lab
 
 import (
@@ -30,7 +36,8 @@ import (
 
 // Errors returned by lab operations.
 var (
-	// ErrRunning: the lab in DIR already has live processes.
+	// ErrRunning: the lab in DIR has live processes and the operation
+	// needs it down.
 	ErrRunning = errors.New("lab: already running")
 	// ErrNoLab: DIR holds no lab.json.
 	ErrNoLab = errors.New("lab: no lab in this directory")
@@ -40,6 +47,18 @@ var (
 	ErrUnknownLink = errors.New("lab: unknown fault link")
 	// ErrLinkControl: the fault-link process refused or failed a request.
 	ErrLinkControl = errors.New("lab: fault-link control failed")
+	// ErrNodeRunning: the node to start already has a live process.
+	ErrNodeRunning = errors.New("lab: node already running")
+	// ErrNodeNotRunning: the node to stop or kill has no live process.
+	ErrNodeNotRunning = errors.New("lab: node not running")
+	// ErrNodeExited: a node started but its process ended before its
+	// API answered (its log says why).
+	ErrNodeExited = errors.New("lab: node exited")
+	// ErrNotReady: the wait for a node to serve, or for the primary of
+	// the current epoch to take writes, ran out of time.
+	ErrNotReady = errors.New("lab: not ready")
+	// ErrBusy: another jumeau lab command holds DIR/lab.lock.
+	ErrBusy = errors.New("lab: busy")
 )
 
 // The lab's twin.
@@ -77,7 +96,7 @@ type Options struct {
 	Binary string // path of the jumeau binary to run
 	// LinkDelay is the one-way delay every site-to-site fault link adds.
 	LinkDelay time.Duration
-	// ReadyTimeout bounds the wait for a leader.
+	// ReadyTimeout bounds the wait for the primary (default 30s).
 	ReadyTimeout time.Duration
 	// RaftLogLevel is passed to the nodes (default warn).
 	RaftLogLevel string
@@ -116,6 +135,11 @@ func (o Options) withDefaults() Options {
 	}
 	return o
 }
+
+// Validate reports the first invalid option (after the defaults are
+// filled in), naming it and the fix: a usage error, before anything
+// starts.
+func (o Options) Validate() error { return o.withDefaults().validate() }
 
 // validate checks o after withDefaults, naming the option and the fix.
 func (o Options) validate() error {
@@ -319,9 +343,16 @@ func (l *Lab) WitnessLinks() []string {
 }
 
 // Up creates the lab in opts.Dir if it does not exist (keeping the data of
-// an existing one), starts the fault links and every node, and waits until
-// the cell has a leader. An existing lab restarts as it was made: its
-// sites, twin and link faults come from its files, not from opts.
+// an existing one), starts the fault links and every node that does not
+// run (nodes that run are left alone), and waits until the primary of the
+// current region epoch takes writes (WaitPrimary): a site leading the
+// cell, or, after a promotion, the twin. An existing lab restarts as it
+// was made, in whatever modes its nodes are in: its sites, twin and link
+// faults come from its files, not from opts.
+//
+// The error wraps ErrNotReady when the primary is not ready within
+// opts.ReadyTimeout, and ErrNodeExited when a node's process ended
+// meanwhile; the lab is returned then, its processes still running.
 func Up(ctx context.Context, opts Options) (*Lab, error) {
 	opts = opts.withDefaults()
 	if err := opts.validate(); err != nil {
@@ -338,16 +369,45 @@ func Up(ctx context.Context, opts Options) (*Lab, error) {
 	if err != nil {
 		return nil, fmt.Errorf("lab: %w", err)
 	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("lab: %w", err)
+	}
+	unlock, err := (&Lab{Dir: dir}).lock(ctx)
+	if err != nil {
+		return nil, err
+	}
+	l, started, err := upLocked(opts, dir, bin)
+	unlock()
+	if err != nil {
+		return l, err
+	}
+	wctx, cancel := context.WithTimeout(ctx, opts.ReadyTimeout)
+	defer cancel()
+	if _, err := l.WaitPrimary(wctx); err != nil {
+		return l, fmt.Errorf("%w (see the node logs under %s/nodes)", err, dir)
+	}
+	var exited []error
+	for _, name := range started {
+		if n, _ := l.Node(name); !aliveWith(n.PID, n.Config) {
+			exited = append(exited, fmt.Errorf("%w: %s (pid %d) ended after it started; the end of its log %s: %s", ErrNodeExited, name, n.PID, n.Log, logTail(n.Log)))
+		}
+	}
+	return l, errors.Join(exited...)
+}
+
+// upLocked loads or prepares the lab in dir and starts the fault links and
+// the nodes that do not run, saving lab.json after every start (so `lab
+// down` finds whatever was started even if a later start fails). It
+// returns the names of the nodes it started. When a start fails, it stops
+// what it started.
+func upLocked(opts Options, dir, bin string) (*Lab, []string, error) {
 	var l *Lab
 	if existing, err := Load(dir); err == nil {
-		if alive := existing.alive(); len(alive) > 0 {
-			return nil, fmt.Errorf("%w: %s has live processes (%s): stop them with `jumeau lab down --dir %s`", ErrRunning, dir, strings.Join(alive, ", "), dir)
-		}
 		if _, ok := existing.Twin(); opts.Twin && !ok {
-			return nil, fmt.Errorf("lab: the lab in %s was made without a twin: use another --dir for a lab with --twin (or remove %s)", dir, dir)
+			return nil, nil, fmt.Errorf("lab: the lab in %s was made without a twin: use another --dir for a lab with --twin (or remove %s)", dir, dir)
 		}
 		if _, ok := existing.Witness(); opts.Witness && !ok {
-			return nil, fmt.Errorf("lab: the lab in %s was made without a witness: use another --dir for a lab with --witness (or remove %s)", dir, dir)
+			return nil, nil, fmt.Errorf("lab: the lab in %s was made without a witness: use another --dir for a lab with --witness (or remove %s)", dir, dir)
 		}
 		l = existing
 		l.Binary = bin
@@ -355,34 +415,41 @@ func Up(ctx context.Context, opts Options) (*Lab, error) {
 		opts.Dir, opts.Binary = dir, bin
 		l, err = Prepare(opts)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	} else {
-		return nil, err
+		return nil, nil, err
 	}
-	// lab.json is saved after every start, so `lab down` finds whatever
-	// was started even if a later start fails.
-	if err := l.startLinks(); err != nil {
-		return nil, err
+	var started []proc
+	var names []string
+	fail := func(err error) (*Lab, []string, error) {
+		stopProcs(started, 5*time.Second)
+		return nil, nil, err
+	}
+	if !aliveWith(l.Links.PID, l.Links.Config) {
+		if err := l.startLinks(); err != nil {
+			return fail(err)
+		}
+		started = append(started, proc{l.Links.PID, l.Links.Config})
 	}
 	if err := l.save(); err != nil {
-		return nil, err
+		return fail(err)
 	}
 	for i := range l.Nodes {
-		if err := l.start(&l.Nodes[i]); err != nil {
-			_ = l.Down(5 * time.Second)
-			return nil, err
+		n := &l.Nodes[i]
+		if aliveWith(n.PID, n.Config) {
+			continue
 		}
+		if err := l.start(n); err != nil {
+			return fail(err)
+		}
+		started = append(started, proc{n.PID, n.Config})
+		names = append(names, n.Name)
 		if err := l.save(); err != nil {
-			return nil, err
+			return fail(err)
 		}
 	}
-	wctx, cancel := context.WithTimeout(ctx, opts.ReadyTimeout)
-	defer cancel()
-	if _, err := l.WaitLeader(wctx, ""); err != nil {
-		return l, fmt.Errorf("lab: started, but %w (see the node logs under %s/nodes)", err, dir)
-	}
-	return l, nil
+	return l, names, nil
 }
 
 // Prepare writes a new lab into opts.Dir (CA, certificates, KEK, node
@@ -714,16 +781,14 @@ func (l *Lab) start(n *Node) error {
 	return nil
 }
 
-// Start (re)starts one stopped node and records its pid.
+// Start (re)starts one stopped node and records its pid; a node that
+// runs is left alone (StartNode refuses it instead).
 func (l *Lab) Start(name string) error {
-	n, err := l.Node(name)
-	if err != nil {
-		return err
+	_, err := l.StartNode(context.Background(), name)
+	if errors.Is(err, ErrNodeRunning) {
+		return nil
 	}
-	if err := l.start(n); err != nil {
-		return err
-	}
-	return l.save()
+	return err
 }
 
 // Kill sends sig to one node's process (SIGKILL: a site lost in an
@@ -761,17 +826,29 @@ func (l *Lab) WaitExit(ctx context.Context, name string) error {
 // Down stops every process (SIGTERM, then SIGKILL after grace) and keeps
 // the data.
 func (l *Lab) Down(grace time.Duration) error {
-	type proc struct {
-		pid int
-		arg string
-	}
 	procs := []proc{{l.Links.PID, l.Links.Config}}
 	for _, n := range l.Nodes {
 		procs = append(procs, proc{n.PID, n.Config})
 	}
+	stopProcs(procs, grace)
+	return nil
+}
+
+// proc is a lab process: its pid and the argument that identifies it
+// (its config file).
+type proc struct {
+	pid int
+	arg string
+}
+
+// stopProcs sends SIGTERM (and SIGCONT, for paused ones) to every live
+// process of procs, waits up to grace for all to exit, and sends SIGKILL
+// to the rest.
+func stopProcs(procs []proc, grace time.Duration) {
 	for _, p := range procs {
 		if aliveWith(p.pid, p.arg) {
 			_ = syscall.Kill(p.pid, syscall.SIGTERM)
+			_ = syscall.Kill(p.pid, syscall.SIGCONT)
 		}
 	}
 	deadline := time.Now().Add(grace)
@@ -783,7 +860,6 @@ func (l *Lab) Down(grace time.Duration) error {
 			_ = syscall.Kill(p.pid, syscall.SIGKILL)
 		}
 	}
-	return nil
 }
 
 func (l *Lab) alive() []string {
@@ -801,31 +877,40 @@ func (l *Lab) alive() []string {
 
 // aliveWith reports whether pid is a live (non-zombie) jumeau process
 // with arg among its command-line arguments (its config file), so a reused
-// pid is never mistaken for a lab process.
+// pid is never mistaken for a lab process. A paused process is alive.
 func aliveWith(pid int, arg string) bool {
+	return processState(pid, arg) != ProcessStopped
+}
+
+// processState returns the state of pid if it is a jumeau process with arg
+// among its command-line arguments, else ProcessStopped.
+func processState(pid int, arg string) ProcessState {
 	if pid <= 0 {
-		return false
+		return ProcessStopped
 	}
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return false
+		return ProcessStopped
 	}
 	// Format: pid (comm) state ...
 	s := string(b)
 	i := strings.LastIndexByte(s, ')')
 	if i < 0 || i+2 >= len(s) || s[i+2] == 'Z' || s[i+2] == 'X' || !strings.Contains(s[:i], "jumeau") {
-		return false
+		return ProcessStopped
 	}
 	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
 	if err != nil {
-		return false
+		return ProcessStopped
 	}
 	for _, a := range strings.Split(string(cmdline), "\x00") {
 		if a == arg {
-			return true
+			if s[i+2] == 'T' || s[i+2] == 't' {
+				return ProcessPaused
+			}
+			return ProcessRunning
 		}
 	}
-	return false
+	return ProcessStopped
 }
 
 // Client returns an API client for a node, with the lab's client

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -30,7 +31,14 @@ func newLabCmd() *cobra.Command {
 	var wanBandwidth int64
 	up := &cobra.Command{
 		Use:   "up --dir DIR [--twin [--wan-rtt 12ms] [--wan-loss P] [--wan-bandwidth B/s]] [--witness]",
-		Short: "Create (or restart) the lab in DIR, start its processes and wait for a leader",
+		Short: "Create (or restart) the lab in DIR, start whatever does not run and wait for the primary of the current epoch",
+		Long: `Create the lab in DIR, or restart an existing one as it was made (its
+sites, twin, witness and link faults come from its files: --sites and the
+link flags only shape a new lab). Starts the fault links and every node that
+does not run, leaving running ones alone, then waits until the primary of
+the current region epoch takes writes: the Monaco cell leader, or the
+promoted twin after a promotion (the sites are then replicas). Exits 1 if
+it is not ready in 30s or a node exits.`,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			bin, err := os.Executable()
@@ -50,15 +58,35 @@ func newLabCmd() *cobra.Command {
 					}
 				}
 			}
-			l, err := lab.Up(cmd.Context(), opts)
-			if err != nil {
+			if err := opts.Validate(); err != nil {
 				return err
 			}
-			leader, _ := l.WaitLeader(cmd.Context(), "")
+			running := map[string]bool{}
+			if prev, err := lab.Load(dir); err == nil {
+				for _, n := range prev.Nodes {
+					ps, _ := prev.State(n.Name)
+					running[n.Name] = ps != lab.ProcessStopped
+				}
+			}
+			l, err := lab.Up(cmd.Context(), opts)
+			if err != nil {
+				return &exitError{code: 1, err: err}
+			}
+			// Up waited for the primary; this asks once more to name it.
+			pctx, cancel := context.WithTimeout(cmd.Context(), 5*time.Second)
+			primary, err := l.WaitPrimary(pctx)
+			cancel()
+			if err != nil {
+				return &exitError{code: 1, err: err}
+			}
 			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "lab up in %s (leader %s)\n", l.Dir, leader)
+			fmt.Fprintf(out, "lab up in %s: primary %s\n", l.Dir, primary)
 			for _, n := range l.Nodes {
-				fmt.Fprintf(out, "  %-9s %-7s %-10s api %s  quic %s  metrics http://%s/metrics  pid %d\n", n.Name, n.Role, n.Region, n.API, n.QUIC, n.Metrics, n.PID)
+				how := "started"
+				if running[n.Name] {
+					how = "was running"
+				}
+				fmt.Fprintf(out, "  %-9s %-7s %-10s api %s  quic %s  metrics http://%s/metrics  pid %d (%s)\n", n.Name, n.Role, n.Region, n.API, n.QUIC, n.Metrics, n.PID, how)
 			}
 			fmt.Fprintf(out, "  %-9s control http://%s/links  pid %d\n", "links", l.Links.Control, l.Links.PID)
 			if wan := l.WANLinks(); len(wan) > 0 {
@@ -75,7 +103,13 @@ func newLabCmd() *cobra.Command {
 				fmt.Fprintf(out, "  %-9s %d links to and from %s: round trip %v (a third place)\n", "witness", len(wl), lab.WitnessName, 2*p.Delay)
 				fmt.Fprintf(out, "then: jumeau failover status --lab %s\n", dir)
 			}
-			fmt.Fprintf(out, "try: jumeau put --lab %s demo hello world && jumeau get --lab %s demo hello\n", dir, dir)
+			at := ""
+			if primary.Mode == lab.ModePrimary {
+				// Commands without --node talk to the first site: a
+				// replica now, which refuses writes.
+				at = " --node " + primary.Name
+			}
+			fmt.Fprintf(out, "try: jumeau put --lab %s%s demo hello world && jumeau get --lab %s%s demo hello\n", dir, at, dir, at)
 			return nil
 		},
 	}
@@ -200,6 +234,7 @@ witness links start at 2ms each (a 4ms round trip).`,
 	fault.Flags().BoolVar(&p.Blackhole, "blackhole", false, "drop everything")
 
 	cmd.AddCommand(up, down, links, fault)
+	cmd.AddCommand(newLabNodeCmds(&dir)...)
 	return cmd
 }
 
