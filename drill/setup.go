@@ -125,7 +125,7 @@ func otherPrimaryErr(fs *node.FailoverStatus, dir string) error {
 	if fs.PrimaryRegion == "" || fs.PrimaryRegion == lab.PrimaryRegion {
 		return nil
 	}
-	return fmt.Errorf("%w: the primary of the lab in %s is %s (epoch %d, region %s), left by an earlier drill: use a new --lab DIR, or switch back: `jumeau lab up --dir %s` (it waits for a cell leader in vain: the sites are replicas), then `jumeau failover switchover --lab %s --to %s`",
+	return fmt.Errorf("%w: the primary of the lab in %s is %s (epoch %d, region %s), left by an earlier drill: use a new --lab DIR, or switch back: `jumeau lab up --dir %s` (it comes back with the twin as primary), then `jumeau failover switchover --lab %s --to %s`",
 		ErrLab, dir, fs.PrimaryNode, fs.Epoch, fs.PrimaryRegion, dir, dir, lab.PrimaryRegion)
 }
 
