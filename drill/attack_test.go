@@ -13,6 +13,7 @@ import (
 
 	"github.com/monaco-sovereign/jumeau/cluster"
 	"github.com/monaco-sovereign/jumeau/history"
+	"github.com/monaco-sovereign/jumeau/node"
 	"github.com/monaco-sovereign/jumeau/lab"
 	"github.com/monaco-sovereign/jumeau/pki"
 	"github.com/monaco-sovereign/jumeau/scenarios"
@@ -22,7 +23,12 @@ import (
 // witness, and the Env the attacks get.
 func attackEnv(tb testing.TB) (*cluster.Cluster, *Env, *[]string) {
 	tb.Helper()
-	c := cluster.New(tb, cluster.Options{Twin: true, Witness: true})
+	// Raft timings for a loaded test machine under -race: a 300 ms
+	// heartbeat there lets elections happen by themselves, which the
+	// attacks' "leader unchanged" checks rightly count as a FAIL.
+	c := cluster.New(tb, cluster.Options{Twin: true, Witness: true, Tweak: func(cfg *node.Config) {
+		cfg.Raft.HeartbeatTimeout, cfg.Raft.ElectionTimeout, cfg.Raft.LeaderLeaseTimeout = time.Second, time.Second, 500*time.Millisecond
+	}})
 	var events []string
 	env := &Env{Lab: c.Lab, Rec: history.New(), Start: time.Now(), Events: func(kind, text string) {
 		events = append(events, kind+": "+text)
