@@ -43,6 +43,19 @@ var (
 	// ErrKeyMismatch is returned by GenerateKey when drill.key and drill.pub
 	// both exist but are not one key pair.
 	ErrKeyMismatch = errors.New("report: drill.key and drill.pub are not a key pair")
+	// ErrBadKeyID is returned by Verifier.Pin for a pin that is neither a
+	// key fingerprint (64 hex characters) nor a key id (16).
+	ErrBadKeyID = errors.New("report: malformed key id")
+	// ErrKeyNotPinned is returned by Verifier.Pin when none of the keys
+	// given is the pinned one: the public key file is not the cluster's.
+	ErrKeyNotPinned = errors.New("report: the drill public key is not the pinned one")
+	// ErrKeyInReportTree is returned by FindPublicKey for a drill.pub
+	// found beside the report or in its drill history: whoever can alter
+	// the report can put a key there, so it proves nothing.
+	ErrKeyInReportTree = errors.New("report: drill public key inside the report tree refused")
+	// ErrNoPublicKey is returned by FindPublicKey when no drill.pub lies
+	// in the directories above the report tree.
+	ErrNoPublicKey = errors.New("report: no drill public key found")
 )
 
 // FormatVersion is the version of the report model (Report.Version) and of

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
@@ -85,21 +84,12 @@ func (v *Verifier) KeyIDs() []string {
 
 // KeyID returns the id of an Ed25519 public key: the first 8 bytes of the
 // SHA-256 of its PKIX (SubjectPublicKeyInfo) DER encoding, in lower-case
-// hex (16 characters). It is what
+// hex (16 characters): the start of its Fingerprint. It is what
 //
 //	openssl pkey -pubin -in drill.pub -outform DER | sha256sum | cut -c1-16
 //
 // prints.
-func KeyID(pub ed25519.PublicKey) string {
-	der, err := x509.MarshalPKIXPublicKey(pub)
-	if err != nil {
-		// Only a public key of the wrong length fails here; hash the raw
-		// bytes so that it simply matches no key.
-		der = pub
-	}
-	sum := sha256.Sum256(der)
-	return hex.EncodeToString(sum[:8])
-}
+func KeyID(pub ed25519.PublicKey) string { return Fingerprint(pub)[:16] }
 
 // GenerateKey makes the drill key pair in dir (created 0700 if needed):
 // KeyFile (0600) and PubFile (0644). It keeps what already exists: with
