@@ -342,6 +342,16 @@ func Verify(data []byte, v *Verifier) (*Report, error) {
 	return r, err
 }
 
+// VerifySignature is Verify that also returns the verified signature (its
+// KeyID names the trusted key that signed the report).
+func VerifySignature(data []byte, v *Verifier) (*Report, Signature, error) {
+	r, sig, err := verify(data, v)
+	if err != nil {
+		return nil, Signature{}, err
+	}
+	return r, *sig, nil
+}
+
 // verify is Verify that also returns the signature.
 func verify(data []byte, v *Verifier) (*Report, *Signature, error) {
 	env, sig, err := decodeEnvelope(data)

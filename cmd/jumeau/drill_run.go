@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -277,67 +276,5 @@ func newDrillHistoryCmd() *cobra.Command {
 	cmd.Flags().StringVar(&key, "key", "", "verify every report with the drill public key(s) in this PEM file (drill.pub)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	_ = cmd.MarkFlagRequired("dir")
-	return cmd
-}
-
-// findPub looks for drill.pub in the directories above path.
-func findPub(path string) (string, error) {
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return "", err
-	}
-	for d := filepath.Dir(abs); ; d = filepath.Dir(d) {
-		p := filepath.Join(d, report.PubFile)
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
-		} else if !errors.Is(err, fs.ErrNotExist) {
-			return "", err
-		}
-		if d == filepath.Dir(d) {
-			return "", fmt.Errorf("no %s in the directories above %s: give the drill public key with --key PUB", report.PubFile, path)
-		}
-	}
-}
-
-func newDrillVerifyCmd() *cobra.Command {
-	var key string
-	cmd := &cobra.Command{
-		Use:   "verify REPORT [--key PUB]",
-		Short: "Check a signed drill report (report.json) against the drill public key",
-		Long: `Verify the signature of a report.json saved by drill run --report, with the
-drill public key in PUB (default: the first drill.pub found in the
-directories above REPORT, e.g. the lab directory). Exit status 1 when the
-report or its signature was altered or the key is not trusted.`,
-		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if key == "" {
-				p, err := findPub(args[0])
-				if err != nil {
-					return err
-				}
-				key = p
-			}
-			v, err := report.LoadVerifier(key)
-			if err != nil {
-				return err
-			}
-			data, err := os.ReadFile(args[0])
-			if err != nil {
-				return err
-			}
-			r, err := report.Verify(data, v)
-			if err != nil {
-				return &exitError{code: 1, err: fmt.Errorf("%s: %w", args[0], err)}
-			}
-			verdict := "passed"
-			if !r.Passed {
-				verdict = "failed"
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: signature verified with %s: drill %s of %s %s (RPO %d lost writes, RTO %d ms)\n",
-				args[0], key, r.Scenario, r.StartedAt.UTC().Format(time.RFC3339), verdict, r.RPO.LostWrites, r.RTOMs)
-			return nil
-		},
-	}
-	cmd.Flags().StringVar(&key, "key", "", "drill public key PEM file (drill.pub)")
 	return cmd
 }

@@ -50,10 +50,33 @@ func TestDrillVerify(t *testing.T) {
 			t.Errorf("got %q, %v; want the report verified", out, err)
 		}
 	})
-	t.Run("drill.pub found above the report", func(t *testing.T) {
-		out, _, err := drillRunT(t, nil, "drill", "verify", path)
-		if err != nil || !strings.Contains(out, filepath.Join(dir, report.PubFile)) {
-			t.Errorf("got %q, %v; want it verified with %s", out, err, filepath.Join(dir, report.PubFile))
+	t.Run("drill.pub found above the report, said on stderr", func(t *testing.T) {
+		pub := filepath.Join(dir, report.PubFile)
+		out, stderr, err := drillRunT(t, nil, "drill", "verify", path)
+		if err != nil || !strings.Contains(out, pub) {
+			t.Errorf("got %q, %v; want it verified with %s", out, err, pub)
+		}
+		for _, want := range []string{"WARNING", pub, fingerprintT(t, pub), "--key-id"} {
+			if !strings.Contains(stderr, want) {
+				t.Errorf("stderr: got %q, want %q in it", stderr, want)
+			}
+		}
+	})
+	t.Run("drill.pub found above the report, pinned with --key-id", func(t *testing.T) {
+		pub := filepath.Join(dir, report.PubFile)
+		out, stderr, err := drillRunT(t, nil, "drill", "verify", path, "--key-id", fingerprintT(t, pub))
+		if err != nil || !strings.Contains(out, "pinned") {
+			t.Errorf("got %q, %v; want it verified with the pinned key", out, err)
+		}
+		if stderr != "" {
+			t.Errorf("stderr: got %q, want nothing (the key is pinned)", stderr)
+		}
+	})
+	t.Run("malformed --key-id", func(t *testing.T) {
+		_, _, err := drillRunT(t, nil, "drill", "verify", path, "--key-id", "abc")
+		var ee *exitError
+		if !errors.Is(err, report.ErrBadKeyID) || errors.As(err, &ee) {
+			t.Errorf("got %v, want report.ErrBadKeyID (a usage error, exit 2)", err)
 		}
 	})
 	t.Run("altered report", func(t *testing.T) {
@@ -77,8 +100,9 @@ func TestDrillVerify(t *testing.T) {
 		if err := os.WriteFile(lone, b, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		if _, _, err := drillRunT(t, nil, "drill", "verify", lone); err == nil || !strings.Contains(err.Error(), "--key") {
-			t.Errorf("got %v, want an error asking for --key", err)
+		_, _, err := drillRunT(t, nil, "drill", "verify", lone)
+		if !errors.Is(err, report.ErrNoPublicKey) || !strings.Contains(err.Error(), "--key") {
+			t.Errorf("got %v, want report.ErrNoPublicKey asking for --key", err)
 		}
 	})
 }
