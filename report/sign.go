@@ -18,7 +18,9 @@ import (
 	"slices"
 )
 
-// Key files written by GenerateKey in its directory.
+// Names of the drill key files. The drill runner keeps KeyFile in a
+// secrets directory of its own and PubFile where auditors and
+// FindPublicKey find it (docs/reports.md, "Files").
 const (
 	KeyFile = "drill.key" // 0600, one "PRIVATE KEY" PEM block (PKCS#8, Ed25519)
 	PubFile = "drill.pub" // 0644, one "PUBLIC KEY" PEM block (PKIX, Ed25519)
@@ -91,19 +93,23 @@ func (v *Verifier) KeyIDs() []string {
 // prints.
 func KeyID(pub ed25519.PublicKey) string { return Fingerprint(pub)[:16] }
 
-// GenerateKey makes the drill key pair in dir (created 0700 if needed):
-// KeyFile (0600) and PubFile (0644). It keeps what already exists: with
-// both files present it checks that they are one pair (ErrKeyMismatch if
-// not); with only the private key it writes the public key from it; with
-// only the public key it refuses (the private key is lost: move drill.pub
-// away to make a new pair, and give auditors the new public key). Files
-// are written to a temporary name, fsynced and linked in place, so two
-// concurrent calls end with one pair.
-func GenerateKey(dir string) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+// GenerateKey makes the drill key pair: the private key at keyPath (mode
+// 0600, its directory created 0700 if needed) and the public key at
+// pubPath (0644, its directory created 0755 if needed). Keep keyPath out
+// of any directory handed to auditors; give them pubPath. GenerateKey
+// keeps what already exists: with both files present it checks that they
+// are one pair (ErrKeyMismatch if not); with only the private key it
+// writes the public key from it; with only the public key it refuses (the
+// private key is lost: move the public key away to make a new pair, and
+// give auditors the new one). Files are written to a temporary name,
+// fsynced and linked in place, so two concurrent calls end with one pair.
+func GenerateKey(keyPath, pubPath string) error {
+	if err := os.MkdirAll(filepath.Dir(keyPath), 0o700); err != nil {
 		return fmt.Errorf("report: generate drill key: %w", err)
 	}
-	keyPath, pubPath := filepath.Join(dir, KeyFile), filepath.Join(dir, PubFile)
+	if err := os.MkdirAll(filepath.Dir(pubPath), 0o755); err != nil {
+		return fmt.Errorf("report: generate drill key: %w", err)
+	}
 	_, keyErr := os.Stat(keyPath)
 	_, pubErr := os.Stat(pubPath)
 	switch {
@@ -153,7 +159,7 @@ func GenerateKey(dir string) error {
 	data := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
 	if err := writeExclusive(pubPath, data, 0o644); err != nil {
 		if errors.Is(err, fs.ErrExist) {
-			return GenerateKey(dir) // a concurrent call wrote it: check it
+			return GenerateKey(keyPath, pubPath) // a concurrent call wrote it: check it
 		}
 		return fmt.Errorf("report: generate drill key: %w", err)
 	}

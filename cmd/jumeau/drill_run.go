@@ -53,9 +53,11 @@ expectations.
 
 Progress goes to standard error; the result table (or --json) to standard
 output. --report DIR saves the signed report.json and report.html in the
-drill history DIR (the drill key, drill.key and drill.pub, is created in
-the lab directory if absent). The exit status is 1 when a check failed
-(the report is still printed and saved), 2 when the drill could not run.
+drill history DIR; the drill key is created if absent: the private key in
+LAB/secrets/drill.key (0600), the public key, for auditors, in
+LAB/drill.pub. DIR must not hold the private key (use LAB/drills, not
+LAB). The exit status is 1 when a check failed (the report is still
+printed and saved), 2 when the drill could not run.
 
 --live runs the non-disruptive drill against a running deployment instead:
 the twin (the single --endpoint, with admin credentials, or the twin of
@@ -64,13 +66,24 @@ chain and state, promotes the clone in isolation (a cell of one on a
 loopback endpoint that knows no peer, with a copy of the keyring), times
 its first accepted write (RTO), and throws it away; replication never
 stops. The scenario's rto and integrity expectations are checked; the
-others need real faults (lab drills). With --report, the drill key is
-created in --key-dir.`,
+others need real faults (lab drills). With --endpoint and --report, the
+drill key is drill.key and drill.pub in --key-dir (created if absent).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s, err := loadScenario(args[0])
 			if err != nil {
 				return err
+			}
+			// The drill key is checked before the drill runs, not after.
+			var signer *report.Signer
+			if reportDir != "" {
+				k, err := drillKeyOf(labDir, cf.keyDir, live, cmd.Flags().Changed("lab"))
+				if err != nil {
+					return err
+				}
+				if signer, err = k.signer(reportDir, cmd.ErrOrStderr()); err != nil {
+					return err
+				}
 			}
 			if live {
 				c, err := liveClient(labDir, &cf, cmd.Flags().Changed("lab"))
@@ -84,7 +97,7 @@ created in --key-dir.`,
 				if err != nil {
 					return err
 				}
-				return finishDrill(cmd, rep, asJSON, reportDir, keyDir(labDir, cf.keyDir, cmd.Flags().Changed("lab")))
+				return finishDrill(cmd, rep, asJSON, reportDir, signer)
 			}
 			bin, err := os.Executable()
 			if err != nil {
@@ -102,7 +115,7 @@ created in --key-dir.`,
 			if err != nil {
 				return err
 			}
-			return finishDrill(cmd, rep, asJSON, reportDir, labDir)
+			return finishDrill(cmd, rep, asJSON, reportDir, signer)
 		},
 	}
 	cmd.Flags().BoolVar(&live, "live", false, "the live, non-disruptive drill on a running deployment's twin (see above)")
@@ -122,17 +135,22 @@ created in --key-dir.`,
 	return cmd
 }
 
-// keyDir is where the drill key lives: the lab directory, else --key-dir.
-func keyDir(labDir, flagDir string, labSet bool) string {
-	if flagDir != "" || !labSet {
-		return flagDir
+// drillKeyOf is where the drill key lives: the lab's (its secrets
+// directory and drill.pub), or --key-dir's for a live drill given
+// --endpoint.
+func drillKeyOf(labDir, keyDir string, live, labSet bool) (drillKey, error) {
+	switch {
+	case keyDir != "":
+		return dirDrillKey(keyDir), nil
+	case live && !labSet:
+		return drillKey{}, errors.New("drill run: --report needs a drill key: pass --key-dir DIR (drill.key and drill.pub are created there if absent; keep DIR out of the report directory)")
 	}
-	return labDir
+	return labDrillKey(labDir), nil
 }
 
-// finishDrill prints the report, saves it signed with --report, and maps
-// a failed check to exit status 1.
-func finishDrill(cmd *cobra.Command, rep *report.Report, asJSON bool, reportDir, keys string) error {
+// finishDrill prints the report, saves it signed by signer in the drill
+// history reportDir (if set), and maps a failed check to exit status 1.
+func finishDrill(cmd *cobra.Command, rep *report.Report, asJSON bool, reportDir string, signer *report.Signer) error {
 	out := cmd.OutOrStdout()
 	if asJSON {
 		if err := report.WriteJSON(out, rep); err != nil {
@@ -142,16 +160,6 @@ func finishDrill(cmd *cobra.Command, rep *report.Report, asJSON bool, reportDir,
 		printDrillResult(out, rep)
 	}
 	if reportDir != "" {
-		if keys == "" {
-			return errors.New("drill run: --report needs a drill key: pass --key-dir DIR (drill.key and drill.pub are created there if absent)")
-		}
-		if err := report.GenerateKey(keys); err != nil {
-			return err
-		}
-		signer, err := report.LoadSigner(filepath.Join(keys, report.KeyFile))
-		if err != nil {
-			return err
-		}
 		path, err := report.History{Dir: reportDir}.Save(rep, signer)
 		if err != nil {
 			return err

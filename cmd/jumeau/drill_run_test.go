@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,14 +15,12 @@ import (
 	"github.com/monaco-sovereign/jumeau/scenarios"
 )
 
-// savedReportT signs a small report with a new drill key in dir and saves
-// it in the history dir/reports; it returns the report's path.
+// savedReportT signs a small report with a new drill key of the lab dir
+// (dir/secrets/drill.key, dir/drill.pub) and saves it in the history
+// dir/reports; it returns the report's path.
 func savedReportT(tb testing.TB, dir string, passed bool) string {
 	tb.Helper()
-	if err := report.GenerateKey(dir); err != nil {
-		tb.Fatal(err)
-	}
-	s, err := report.LoadSigner(filepath.Join(dir, report.KeyFile))
+	s, err := labDrillKey(dir).signer(filepath.Join(dir, "reports"), io.Discard)
 	if err != nil {
 		tb.Fatal(err)
 	}

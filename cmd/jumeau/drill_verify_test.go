@@ -94,7 +94,7 @@ func TestDrillVerify_ForgedReport(t *testing.T) {
 // generateKeyT makes a drill key pair in dir and returns its signer.
 func generateKeyT(tb testing.TB, dir string) *report.Signer {
 	tb.Helper()
-	if err := report.GenerateKey(dir); err != nil {
+	if err := report.GenerateKey(filepath.Join(dir, report.KeyFile), filepath.Join(dir, report.PubFile)); err != nil {
 		tb.Fatal(err)
 	}
 	s, err := report.LoadSigner(filepath.Join(dir, report.KeyFile))
