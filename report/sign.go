@@ -29,7 +29,10 @@ const (
 // Envelope constants (doc.go, "Signed envelope").
 const (
 	envelopeFormat = "jumeau-drill-report"
-	algEd25519     = "ed25519"
+	// envelopeVersion is the version of the envelope (not of the report
+	// it holds, which has its own).
+	envelopeVersion = 1
+	algEd25519      = "ed25519"
 	// MaxEnvelopeSize bounds the signed files Verify and History.List read
 	// (a drill of hours with a sample every 100 ms is a few MiB).
 	MaxEnvelopeSize = 64 << 20
@@ -285,7 +288,7 @@ func Sign(r *Report, s *Signer) ([]byte, error) {
 	}
 	env := envelope{
 		Format:  envelopeFormat,
-		Version: FormatVersion,
+		Version: envelopeVersion,
 		Report:  raw,
 		Signature: Signature{
 			Alg:   algEd25519,
@@ -315,8 +318,8 @@ func decodeEnvelope(data []byte) (*envelope, []byte, error) {
 	if env.Format != envelopeFormat {
 		return nil, nil, fmt.Errorf("%w: format %q, want %q (is this a signed report.json?)", ErrMalformed, env.Format, envelopeFormat)
 	}
-	if env.Version != FormatVersion {
-		return nil, nil, fmt.Errorf("%w: version %d, want %d", ErrMalformed, env.Version, FormatVersion)
+	if env.Version != envelopeVersion {
+		return nil, nil, fmt.Errorf("%w: envelope version %d, want %d", ErrMalformed, env.Version, envelopeVersion)
 	}
 	if len(env.Report) == 0 || env.Report[0] != '{' {
 		return nil, nil, fmt.Errorf("%w: \"report\" is not a JSON object", ErrMalformed)

@@ -249,6 +249,23 @@ func TestKeyID(t *testing.T) {
 	}
 }
 
+func TestVerify_Version1(t *testing.T) {
+	s := testSigner(t, 1)
+	r := sampleReport(t)
+	r.Version, r.ScenarioSHA256, r.Operator, r.WAL, r.Load.Failures = 1, "", nil, nil, nil
+	raw, err := marshalJSON(r.canonical(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Verify(signRaw(t, raw, s), s.Verifier())
+	if err != nil {
+		t.Fatalf("a signed version 1 report: got %v, want it verified", err)
+	}
+	if got.Version != 1 || got.Operator != nil {
+		t.Errorf("got version %d, operator %v; want 1 and none", got.Version, got.Operator)
+	}
+}
+
 func TestVerify(t *testing.T) {
 	s := testSigner(t, 1)
 	v := s.Verifier()

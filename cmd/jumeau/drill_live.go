@@ -7,11 +7,25 @@ import (
 	"time"
 
 	"github.com/monaco-sovereign/jumeau/api"
+	"github.com/monaco-sovereign/jumeau/drill"
 	"github.com/monaco-sovereign/jumeau/lab"
 	"github.com/monaco-sovereign/jumeau/node"
 	"github.com/monaco-sovereign/jumeau/report"
 	"github.com/monaco-sovereign/jumeau/scenarios"
 )
+
+// liveCertFile is the admin certificate a live drill runs with: the
+// lab's, or --cert.
+func liveCertFile(labDir string, cf *clientFlags, labSet bool) (string, error) {
+	if len(cf.endpoints) > 0 || !labSet {
+		return cf.cert, nil
+	}
+	l, err := lab.Load(labDir)
+	if err != nil {
+		return "", err
+	}
+	return l.AdminCreds.Cert, nil
+}
 
 // liveClient is an admin client for the twin of a running deployment:
 // the single --endpoint, or the twin of --lab.
@@ -43,12 +57,17 @@ func liveClient(labDir string, cf *clientFlags, labSet bool) (*api.Client, error
 // clone of its store in isolation and throws it away; the report checks
 // the scenario's rto and integrity expectations against what the clone
 // measured (the other expectations need real faults: lab drills).
-func runLiveDrill(ctx context.Context, c *api.Client, s *scenarios.Scenario) (*report.Report, error) {
+func runLiveDrill(ctx context.Context, c *api.Client, s *scenarios.Scenario, source []byte, certFile string) (*report.Report, error) {
+	op, err := drill.OperatorFromCert(certFile)
+	if err != nil {
+		return nil, err
+	}
 	start := time.Now()
 	rep := report.New(s.Name, start)
 	rep.Mode = report.ModeLive
 	rep.Description = "live, non-disruptive: the twin promoted a clone of its store in isolation; production replication went on"
 	rep.JumeauVersion = version
+	rep.ScenarioSHA256, rep.Operator = drill.ScenarioSHA256(source), &op
 	rep.AddEvent(start, report.KindNote, "live drill asked of the twin")
 	var res node.SandboxResult
 	if err := c.Sandbox(ctx, &res); err != nil {
@@ -84,6 +103,8 @@ func runLiveDrill(ctx context.Context, c *api.Client, s *scenarios.Scenario) (*r
 	if checked == 0 {
 		rep.AddCheck("integrity", "== verified", integrity, integrity == "verified")
 	}
+	rep.WAL = []report.WALPosition{{Node: res.Node, Index: res.CheckpointIndex, Hash: res.CheckpointHash,
+		Note: fmt.Sprintf("clone (Pebble checkpoint): hash chain verified from %d to %d (%v)", res.VerifiedFrom, res.VerifiedTo, res.ChainVerified)}}
 	rep.AddCheck("replication_continued", "twin index after >= before", fmt.Sprintf("%d -> %d", res.TwinIndexBefore, res.TwinIndexAfter), res.TwinIndexAfter >= res.TwinIndexBefore)
 	rep.AddFinding("clone: WAL %d..%d verified (hash chain), %d keys, state digest %s", res.VerifiedFrom, res.VerifiedTo, res.StateKeys, res.StateDigest)
 	rep.AddFinding("isolation: %s", res.Isolation)

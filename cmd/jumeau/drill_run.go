@@ -21,16 +21,31 @@ import (
 )
 
 // loadScenario reads NAME|FILE: a file when one exists at that path (or
-// the argument looks like a path), else a built-in.
-func loadScenario(arg string) (*scenarios.Scenario, error) {
+// the argument looks like a path), else a built-in. It returns the
+// scenario and its source, the bytes the report's scenario_sha256 digests.
+func loadScenario(arg string) (*scenarios.Scenario, []byte, error) {
 	if _, err := os.Stat(arg); err == nil || strings.ContainsRune(arg, os.PathSeparator) || strings.HasSuffix(arg, ".yaml") || strings.HasSuffix(arg, ".yml") {
-		return scenarios.Load(arg)
+		f, err := os.Open(arg)
+		if err != nil {
+			return nil, nil, fmt.Errorf("scenarios: load: %w", err)
+		}
+		defer f.Close()
+		data, err := io.ReadAll(io.LimitReader(f, scenarios.MaxFileSize+1))
+		if err != nil {
+			return nil, nil, fmt.Errorf("scenarios: load %s: %w", arg, err)
+		}
+		s, err := scenarios.Parse(arg, data)
+		return s, data, err
 	}
 	s, err := scenarios.Builtin(arg)
 	if errors.Is(err, scenarios.ErrUnknownBuiltin) {
-		return nil, fmt.Errorf("%w (or give the path of a scenario file)", err)
+		return nil, nil, fmt.Errorf("%w (or give the path of a scenario file)", err)
 	}
-	return s, err
+	if err != nil {
+		return nil, nil, err
+	}
+	src, err := scenarios.BuiltinSource(arg)
+	return s, src, err
 }
 
 func newDrillRunCmd() *cobra.Command {
@@ -70,7 +85,7 @@ others need real faults (lab drills). With --endpoint and --report, the
 drill key is drill.key and drill.pub in --key-dir (created if absent).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := loadScenario(args[0])
+			s, source, err := loadScenario(args[0])
 			if err != nil {
 				return err
 			}
@@ -91,9 +106,13 @@ drill key is drill.key and drill.pub in --key-dir (created if absent).`,
 					return err
 				}
 				defer c.Close()
+				cert, err := liveCertFile(labDir, &cf, cmd.Flags().Changed("lab"))
+				if err != nil {
+					return err
+				}
 				ctx, cancel := context.WithTimeout(cmd.Context(), cf.timeout)
 				defer cancel()
-				rep, err := runLiveDrill(ctx, c, s)
+				rep, err := runLiveDrill(ctx, c, s, source, cert)
 				if err != nil {
 					return err
 				}
@@ -108,7 +127,7 @@ drill key is drill.key and drill.pub in --key-dir (created if absent).`,
 				level = slog.LevelDebug
 			}
 			rep, err := drill.Run(cmd.Context(), drill.Options{
-				Dir: labDir, Binary: bin, Scenario: s, Scale: scale, Keep: keep, Version: version, WritesFile: writesFile,
+				Dir: labDir, Binary: bin, Scenario: s, ScenarioSource: source, Scale: scale, Keep: keep, Version: version, WritesFile: writesFile,
 				Progress: cmd.ErrOrStderr(),
 				Logger:   slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level})),
 			})
@@ -188,10 +207,16 @@ func printDrillResult(w io.Writer, r *report.Report) {
 	if r.Mode == report.ModeLive {
 		fmt.Fprintf(w, "  RTO   %d ms (promotion of an isolated clone of the twin, to its first accepted write)\n", r.RTOMs)
 		fmt.Fprintf(w, "  RPO   not measured: a live drill loses nothing by design (lab drills measure it)\n")
+		if r.Load.Sent > 0 {
+			fmt.Fprintf(w, "  markers  %d written through the primary, %d acknowledged, %d failed%s\n", r.Load.Sent, r.Load.Acked, r.Load.Failed, failuresText(r.Load.Failures))
+		}
 	} else {
 		fmt.Fprintf(w, "  RPO   %d acknowledged writes lost (%d B), window %d ms\n", r.RPO.LostWrites, r.RPO.LostBytes, r.RPO.WindowMs)
 		fmt.Fprintf(w, "  RTO   %d ms\n", r.RTOMs)
-		fmt.Fprintf(w, "  load  %d writes sent, %d acknowledged, %d failed\n", r.Load.Sent, r.Load.Acked, r.Load.Failed)
+		fmt.Fprintf(w, "  load  %d writes sent, %d acknowledged, %d failed%s\n", r.Load.Sent, r.Load.Acked, r.Load.Failed, failuresText(r.Load.Failures))
+	}
+	if o := r.Operator; o != nil {
+		fmt.Fprintf(w, "  run by %s (%s); scenario sha256 %s\n", o.Identity, o.Source, r.ScenarioSHA256)
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "  CHECK\tEXPECTED\tMEASURED\tRESULT")
@@ -206,6 +231,19 @@ func printDrillResult(w io.Writer, r *report.Report) {
 	for _, f := range r.Findings {
 		fmt.Fprintf(w, "  - %s\n", f)
 	}
+}
+
+// failuresText is " (12 connection_refused, 3 client_timeout)", or ""
+// without failures.
+func failuresText(fs []report.FailureCount) string {
+	if len(fs) == 0 {
+		return ""
+	}
+	var parts []string
+	for _, f := range fs {
+		parts = append(parts, fmt.Sprintf("%d %s", f.Count, f.Cause))
+	}
+	return " (" + strings.Join(parts, ", ") + ")"
 }
 
 // historyRow is one element of `drill history --json`.

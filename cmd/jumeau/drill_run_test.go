@@ -26,6 +26,8 @@ func savedReportT(tb testing.TB, dir string, passed bool) string {
 	}
 	start := time.Date(2026, 3, 14, 9, 15, 2, 0, time.UTC)
 	r := report.New("earthquake-total", start)
+	r.ScenarioSHA256 = strings.Repeat("ab", 32)
+	r.Operator = &report.Operator{Identity: "sre", Source: report.OperatorOSUser}
 	r.RPO = report.RPO{LostWrites: 3, LostBytes: 1536, WindowMs: 12}
 	r.RTOMs = 3620
 	r.AddCheck("rto", "<= 10s", "3.62s", passed)
@@ -147,15 +149,48 @@ func TestDrillRun_BadArguments(t *testing.T) {
 
 func TestPrintDrillResult(t *testing.T) {
 	r := report.New("earthquake-total", time.Unix(0, 0))
+	r.ScenarioSHA256 = strings.Repeat("cd", 32)
+	r.Operator = &report.Operator{Identity: "client/monaco/ops", Source: report.OperatorCertificate, CertSHA256: strings.Repeat("ef", 32)}
 	r.RPO = report.RPO{LostWrites: 2, LostBytes: 1024, WindowMs: 8}
 	r.RTOMs = 3620
+	r.Load = report.Load{Sent: 20, Acked: 5, Failed: 15, Failures: []report.FailureCount{{Cause: "connection_refused", Count: 12}, {Cause: "client_timeout", Count: 3}}}
 	r.AddCheck("rto", "<= 1ms", "3.62s", false)
 	r.AddFinding("final primary: lux-1")
 	var b bytes.Buffer
 	printDrillResult(&b, r)
-	for _, want := range []string{"drill earthquake-total: FAIL", "RPO   2 acknowledged writes lost (1024 B), window 8 ms", "RTO   3620 ms", "rto", "<= 1ms", "3.62s", "- final primary: lux-1"} {
+	for _, want := range []string{"drill earthquake-total: FAIL", "RPO   2 acknowledged writes lost (1024 B), window 8 ms", "RTO   3620 ms", "rto", "<= 1ms", "3.62s", "- final primary: lux-1",
+		"load  20 writes sent, 5 acknowledged, 15 failed (12 connection_refused, 3 client_timeout)",
+		"run by client/monaco/ops (certificate); scenario sha256 " + strings.Repeat("cd", 32)} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("got\n%s\nwant %q in it", b.String(), want)
 		}
+	}
+}
+
+// The report's scenario_sha256 digests what an auditor can digest too:
+// the file as written, or what `drill show NAME` prints.
+func TestLoadScenario_Source(t *testing.T) {
+	shown, _, err := drillRunT(t, nil, "drill", "show", "earthquake-total")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, src, err := loadScenario("earthquake-total")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := drill.ScenarioSHA256(src), drill.ScenarioSHA256([]byte(shown)); got != want {
+		t.Errorf("built-in: got digest %s, want %s (of `drill show`)", got, want)
+	}
+	file := filepath.Join(t.TempDir(), "q.yaml")
+	edited := strings.Replace(shown, "name: earthquake-total", "name: my-quake", 1) + "# a comment changes the digest\n"
+	if err := os.WriteFile(file, []byte(edited), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, src, err := loadScenario(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := drill.ScenarioSHA256(src), drill.ScenarioSHA256([]byte(edited)); got != want || s.Name != "my-quake" {
+		t.Errorf("file: got %s digest %s, want my-quake and %s", s.Name, got, want)
 	}
 }
