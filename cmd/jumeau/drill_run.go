@@ -50,11 +50,12 @@ func loadScenario(arg string) (*scenarios.Scenario, []byte, error) {
 
 func newDrillRunCmd() *cobra.Command {
 	var labDir, reportDir, writesFile string
+	var primaries []string
 	var asJSON, keep, verbose, live bool
 	var scale float64
 	var cf clientFlags
 	cmd := &cobra.Command{
-		Use:   "run NAME|FILE [--lab DIR | --live (--lab DIR | --endpoint TWIN --ca CA --cert ADMIN.crt --key ADMIN.key)] [--json] [--report DIR] [--scale F] [--keep]",
+		Use:   "run NAME|FILE [--lab DIR | --live (--lab DIR | --endpoint TWIN --primary SITE --ca CA --cert ADMIN.crt --key ADMIN.key)] [--json] [--report DIR] [--scale F] [--keep]",
 		Short: "Run a drill on a lab (created if needed) and measure RPO, RTO and the scenario's checks",
 		Long: `Run a built-in scenario (jumeau drill list) or a scenario file on the lab in
 DIR, created with the scenario's topology if DIR has none. A load generator
@@ -80,8 +81,11 @@ the twin (the single --endpoint, with admin credentials, or the twin of
 chain and state, promotes the clone in isolation (a cell of one on a
 loopback endpoint that knows no peer, with a copy of the keyring), times
 its first accepted write (RTO), and throws it away; replication never
-stops. The scenario's rto and integrity expectations are checked; the
-others need real faults (lab drills). With --endpoint and --report, the
+stops. Meanwhile at least 10 small marker keys are written through the
+primary (the sites of --lab, or --primary) in namespace jumeau-drill, and
+replication_continued passes only if the twin then returns every one the
+primary acknowledged. The scenario's rto and integrity expectations are
+checked; the others need real faults (lab drills). With --endpoint and --report, the
 drill key is drill.key and drill.pub in --key-dir (created if absent).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -101,18 +105,14 @@ drill key is drill.key and drill.pub in --key-dir (created if absent).`,
 				}
 			}
 			if live {
-				c, err := liveClient(labDir, &cf, cmd.Flags().Changed("lab"))
+				t, err := liveTargets(labDir, &cf, primaries, cmd.Flags().Changed("lab"))
 				if err != nil {
 					return err
 				}
-				defer c.Close()
-				cert, err := liveCertFile(labDir, &cf, cmd.Flags().Changed("lab"))
-				if err != nil {
-					return err
-				}
+				defer t.close()
 				ctx, cancel := context.WithTimeout(cmd.Context(), cf.timeout)
 				defer cancel()
-				rep, err := runLiveDrill(ctx, c, s, source, cert)
+				rep, err := runLiveDrill(ctx, t, s, source)
 				if err != nil {
 					return err
 				}
@@ -139,6 +139,7 @@ drill key is drill.key and drill.pub in --key-dir (created if absent).`,
 	}
 	cmd.Flags().BoolVar(&live, "live", false, "the live, non-disruptive drill on a running deployment's twin (see above)")
 	cmd.Flags().StringSliceVar(&cf.endpoints, "endpoint", nil, "with --live: the twin's API address host:port")
+	cmd.Flags().StringSliceVar(&primaries, "primary", nil, "with --live --endpoint: API address(es) of Monaco sites to write the replication markers through (same --ca/--cert/--key)")
 	cmd.Flags().StringVar(&cf.ca, "ca", "", "with --live --endpoint: CA certificate of the deployment")
 	cmd.Flags().StringVar(&cf.cert, "cert", "", "with --live --endpoint: admin certificate")
 	cmd.Flags().StringVar(&cf.key, "key", "", "with --live --endpoint: admin private key")

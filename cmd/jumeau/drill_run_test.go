@@ -194,3 +194,23 @@ func TestLoadScenario_Source(t *testing.T) {
 		t.Errorf("file: got %s digest %s, want my-quake and %s", s.Name, got, want)
 	}
 }
+
+func TestDrillRun_LiveArguments(t *testing.T) {
+	lab := filepath.Join(t.TempDir(), "lab")
+	for name, c := range map[string]struct {
+		args []string
+		want string
+	}{
+		"--primary with --lab":  {[]string{"--lab", lab, "--primary", "127.0.0.1:1"}, "--primary goes with --endpoint"},
+		"two twins":             {[]string{"--endpoint", "127.0.0.1:1,127.0.0.1:2"}, "single --endpoint"},
+		"neither lab nor twin":  {nil, "--endpoint HOST:PORT"},
+		"both lab and endpoint": {[]string{"--lab", lab, "--endpoint", "127.0.0.1:1"}, "either --lab or --endpoint"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			args := append([]string{"drill", "run", "earthquake-one-site", "--live"}, c.args...)
+			if _, _, err := drillRunT(t, nil, args...); err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("got %v, want an error saying %q", err, c.want)
+			}
+		})
+	}
+}
