@@ -124,3 +124,23 @@ func fingerprintT(tb testing.TB, pub string) string {
 	}
 	return v.Fingerprints()[0]
 }
+
+func TestDrillVerify_SeveralReports(t *testing.T) {
+	lab := t.TempDir()
+	good := savedReportT(t, lab, true)
+	forged := savedReportT(t, lab, false) // the same second: saved as "...-2"
+	forgeBesideT(t, forged, t.TempDir())
+	pub := filepath.Join(lab, report.PubFile)
+	out, _, err := drillRunT(t, nil, "drill", "verify", good, forged, "--key", pub)
+	var ee *exitError
+	if !errors.As(err, &ee) || ee.code != 1 || !errors.Is(err, report.ErrUnknownKey) || !strings.Contains(err.Error(), forged) {
+		t.Fatalf("got %v, want exit 1 naming %s (report.ErrUnknownKey)", err, forged)
+	}
+	if got, want := strings.Count(out, "signature verified"), 1; got != want || !strings.Contains(out, good) {
+		t.Errorf("got %q, want %d line for %s", out, want, good)
+	}
+	out, _, err = drillRunT(t, nil, "drill", "verify", good, good, "--key", pub)
+	if err != nil || strings.Count(out, "signature verified") != 2 {
+		t.Errorf("two good reports: got %q, %v; want both verified", out, err)
+	}
+}
