@@ -73,7 +73,9 @@ func TestDrillKey_Signer(t *testing.T) {
 	for name, reports := range map[string]string{"the lab directory": "", "a parent of the lab": ".."} {
 		t.Run("refused: reports in "+name, func(t *testing.T) {
 			lab := filepath.Join(t.TempDir(), "lab")
-			_, _, err := drillRunT(t, nil, "drill", "run", "earthquake-one-site", "--lab", lab, "--report", filepath.Join(lab, reports))
+			// The key is checked before anything else runs; the bad
+			// scale stops the drill at once should the check be lost.
+			_, _, err := drillRunT(t, nil, "drill", "run", "earthquake-one-site", "--lab", lab, "--report", filepath.Join(lab, reports), "--scale", "-1")
 			if err == nil || !strings.Contains(err.Error(), "must stay out") {
 				t.Fatalf("got %v, want the private key refused in the report directory", err)
 			}
