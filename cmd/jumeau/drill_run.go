@@ -85,8 +85,9 @@ stops. Meanwhile at least 10 small marker keys are written through the
 primary (the sites of --lab, or --primary) in namespace jumeau-drill, and
 replication_continued passes only if the twin then returns every one the
 primary acknowledged. The scenario's rto and integrity expectations are
-checked; the others need real faults (lab drills). With --endpoint and --report, the
-drill key is drill.key and drill.pub in --key-dir (created if absent).`,
+checked; the others need real faults (lab drills). With --endpoint and
+--report, the drill key is drill.key and drill.pub in --key-dir (created
+if absent).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s, source, err := loadScenario(args[0])
