@@ -64,4 +64,27 @@
 // not on the cell. The report passes only if every check passes. The
 // samples and events fill the report's timeline, and the lab's
 // processes are stopped unless Options.Keep.
+//
+// The report also carries its provenance and evidence: the SHA-256 of
+// Options.ScenarioSource (the scenario as read) and the scale, the
+// operator (the identity of the lab's client certificate the load writes
+// with, OperatorFromCert, else OperatorFromOS), each data node's last WAL
+// index and hash as the integrity check last read them, and the failed
+// writes counted by FailureCause (the API's error code when a node
+// answered, else what the client saw), with the first error of each.
+//
+// # Live drill
+//
+// RunLive is the non-disruptive drill on a running deployment: the twin
+// (LiveTwin) clones its store, verifies and promotes the clone in
+// isolation and throws it away (POST /v1/drill/sandbox). While it does,
+// and at least 10 times, a marker key is written every 50 ms in
+// MarkerNamespace through the primary (LivePrimary, the next one after an
+// error); then every acknowledged marker is read back from the twin
+// (stale reads) for at most LiveOptions.MarkerWait. replication_continued
+// passes only when at least one marker was acknowledged and the twin
+// returned every acknowledged one with its bytes: a twin whose index did
+// not move, or that lacks one marker, fails it. Without a primary the
+// check is not made and a finding says so. The scenario's rto and
+// integrity expectations are checked against the clone.
 package drill

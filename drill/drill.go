@@ -74,6 +74,13 @@ type Options struct {
 	Binary string
 	// Scenario is the drill to run (parsed and validated).
 	Scenario *scenarios.Scenario
+	// ScenarioSource is the scenario as read: the bytes of the YAML file,
+	// or a built-in's source (scenarios.BuiltinSource). Its SHA-256 goes
+	// in the report, for an auditor to match against the file.
+	ScenarioSource []byte
+	// Operator is who runs the drill; nil: the identity of the lab's
+	// client certificate (the one the load writes with), with the OS user.
+	Operator *report.Operator
 	// Scale multiplies every offset and duration of the timeline (and
 	// the load's start and stop), e.g. 0.5 for a drill of half the
 	// length; 0 means 1. The expectations are not scaled.
@@ -129,6 +136,9 @@ func Run(ctx context.Context, o Options) (*report.Report, error) {
 	}
 	if o.Dir == "" {
 		return nil, fmt.Errorf("%w: no lab directory (Options.Dir, --lab DIR)", ErrOptions)
+	}
+	if len(o.ScenarioSource) == 0 {
+		return nil, fmt.Errorf("%w: no scenario source (Options.ScenarioSource): the report records its SHA-256", ErrOptions)
 	}
 	if o.Scale == 0 {
 		o.Scale = 1

@@ -45,6 +45,8 @@ type loadGen struct {
 	seq       atomic.Int64
 	// counters: [durability][sent, acked, failed]
 	counts [2][3]atomic.Int64
+	// fails groups the failed writes by cause.
+	fails failureTally
 
 	mu   sync.Mutex
 	keys map[string]written
@@ -187,8 +189,9 @@ func (g *loadGen) write(ctx context.Context, seq int64, ns string, d replicator.
 		w.WALIndex = res.WALIndex
 	}
 	if err != nil {
-		w.Err = history.Classify(err, "")
+		w.Err = history.Classify(err, key)
 		g.counts[d][2].Add(1)
+		g.fails.add(err)
 		// Move on, unless another write moved it already.
 		if p := g.preferred.Load(); p != nil && *p == target {
 			g.preferred.CompareAndSwap(p, ptr(g.next(target)))

@@ -16,6 +16,7 @@ import (
 	"github.com/monaco-sovereign/jumeau/node"
 	"github.com/monaco-sovereign/jumeau/pki"
 	"github.com/monaco-sovereign/jumeau/replicator"
+	"github.com/monaco-sovereign/jumeau/report"
 	"github.com/monaco-sovereign/jumeau/scenarios"
 )
 
@@ -43,6 +44,7 @@ type outcome struct {
 
 	promotions int64
 	integrity  string
+	wal        []report.WALPosition // each data node's last position, as read
 	tamper     bool
 	tamperWhy  string
 	findings   []string
@@ -158,7 +160,7 @@ func (r *runner) measure(ctx context.Context, primary string, primaryErr error) 
 		o.promotions = int64(epoch - r.startEpoch)
 	}
 
-	o.integrity = r.integrity(ctx)
+	o.integrity, o.wal = r.integrity(ctx)
 
 	// Attacks.
 	o.tamper = true
@@ -351,9 +353,29 @@ func posOf(st *node.Status) walPos {
 	return walPos{err: "no WAL in its status"}
 }
 
+// walPositions is each data node's last WAL record for the report, in
+// node order, from the positions read (a node absent from pos did not
+// answer).
+func walPositions(nodes []string, pos map[string]walPos) []report.WALPosition {
+	out := make([]report.WALPosition, 0, len(nodes))
+	for _, n := range nodes {
+		p, ok := pos[n]
+		w := report.WALPosition{Node: n, Index: p.index, Hash: p.hash, Note: p.err}
+		switch {
+		case !ok:
+			w.Note = "no status: the node did not answer"
+		case w.Hash == "" && w.Note == "":
+			w.Note = "no WAL hash in its status"
+		}
+		out = append(out, w)
+	}
+	return out
+}
+
 // integrity waits until every data node holds the same last WAL record
-// and returns scenarios.Verified, or what differs.
-func (r *runner) integrity(ctx context.Context) string {
+// and returns scenarios.Verified, or what differs, with the positions it
+// read last.
+func (r *runner) integrity(ctx context.Context) (string, []report.WALPosition) {
 	deadline := time.Now().Add(convergeTimeout)
 	r.pr.linef("measuring: waiting for %s to converge on one WAL (at most %v)", joinNames(r.data), convergeTimeout)
 	last := ""
@@ -374,7 +396,7 @@ func (r *runner) integrity(ctx context.Context) string {
 			pos[n] = p
 		}
 		if len(broken) > 0 {
-			return "broken: " + strings.Join(broken, "; ")
+			return "broken: " + strings.Join(broken, "; "), walPositions(r.data, pos)
 		}
 		byIndex := map[uint64]map[string][]string{}
 		for n, p := range pos {
@@ -391,11 +413,11 @@ func (r *runner) integrity(ctx context.Context) string {
 					parts = append(parts, fmt.Sprintf("%s hold %.12s", strings.Join(ns, ","), h))
 				}
 				slices.Sort(parts)
-				return fmt.Sprintf("diverged at WAL index %d: %s", idx, strings.Join(parts, "; "))
+				return fmt.Sprintf("diverged at WAL index %d: %s", idx, strings.Join(parts, "; ")), walPositions(r.data, pos)
 			}
 		}
 		if len(missing) == 0 && len(byIndex) == 1 {
-			return scenarios.Verified
+			return scenarios.Verified, walPositions(r.data, pos)
 		}
 		var parts []string
 		for _, n := range r.data {
@@ -407,7 +429,7 @@ func (r *runner) integrity(ctx context.Context) string {
 		}
 		last = strings.Join(parts, ", ")
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			return fmt.Sprintf("not converged after %v: %s", convergeTimeout, last)
+			return fmt.Sprintf("not converged after %v: %s", convergeTimeout, last), walPositions(r.data, pos)
 		}
 		time.Sleep(250 * time.Millisecond)
 	}

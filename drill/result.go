@@ -2,6 +2,8 @@ package drill
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -28,12 +30,19 @@ func (r *runner) buildReport(o *outcome) (*report.Report, error) {
 	if rep.JumeauVersion == "" {
 		rep.JumeauVersion = "dev"
 	}
+	rep.ScenarioSHA256 = ScenarioSHA256(r.o.ScenarioSource)
+	if r.o.Scale != 1 {
+		rep.ScenarioScale = r.o.Scale
+	}
+	rep.Operator = r.operator()
+	rep.WAL = o.wal
 	for _, n := range r.lab.Nodes {
 		rep.Topology.Nodes = append(rep.Topology.Nodes, report.Node{Name: n.Name, Role: n.Role, Region: n.Region})
 	}
 	rep.Topology.WANRTTMs = float64(sc.Topology.WANRTT) / float64(time.Millisecond)
 	sent, acked, failed := r.load.totals()
-	rep.Load = report.Load{Sent: sent, Acked: acked, Failed: failed, TargetRate: sc.Load.Rate, ValueBytes: int64(sc.Load.ValueSize)}
+	rep.Load = report.Load{Sent: sent, Acked: acked, Failed: failed, TargetRate: sc.Load.Rate, ValueBytes: int64(sc.Load.ValueSize),
+		Failures: r.load.fails.report()}
 	for _, d := range []replicator.Durability{replicator.DurabilityCell, replicator.DurabilityTwin} {
 		c := &r.load.counts[d]
 		if c[0].Load() == 0 {
@@ -101,6 +110,27 @@ func (r *runner) buildReport(o *outcome) (*report.Report, error) {
 		return nil, fmt.Errorf("drill %s: report: %w", sc.Name, err)
 	}
 	return rep, nil
+}
+
+// ScenarioSHA256 is the digest the report records of a scenario's
+// source: SHA-256, lower-case hex.
+func ScenarioSHA256(source []byte) string {
+	sum := sha256.Sum256(source)
+	return hex.EncodeToString(sum[:])
+}
+
+// operator is Options.Operator, else the identity of the lab's client
+// certificate, else the OS user (saying why in the log).
+func (r *runner) operator() *report.Operator {
+	if r.o.Operator != nil {
+		return r.o.Operator
+	}
+	o, err := OperatorFromCert(r.lab.ClientCreds.Cert)
+	if err != nil {
+		r.log.Warn("drill: the report names the OS user: the lab's client certificate has no identity", "err", err)
+		o = OperatorFromOS()
+	}
+	return &o
 }
 
 // addAttackChecks adds the attack steps' own checks to the report, in the

@@ -254,6 +254,7 @@ func waitAcked(tb testing.TB, acked func() int64, n int64) {
 func TestAddAttackChecks(t *testing.T) {
 	start := time.Now()
 	rep := report.New("t", start)
+	rep.ScenarioSHA256, rep.Operator = ScenarioSHA256([]byte("t")), &report.Operator{Identity: "sre", Source: report.OperatorOSUser}
 	rep.AddCheck("acked_writes_lost", "== 0", "0", true)
 	addAttackChecks(rep, []attackRun{
 		{step: scenarios.Event{Path: "attacks[1]", Step: scenarios.Step{Action: scenarios.RoguePeer}}, began: start.Add(2 * time.Second),

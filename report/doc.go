@@ -15,11 +15,14 @@
 //	err := r.Finish(time.Now())            // sorts the timeline, sets Passed, validates
 //	path, err := report.History{Dir: dir}.Save(r, signer)
 //
-// # Report JSON (version 1)
+// # Report JSON (version 2)
 //
 // The first six fields are fixed by issue 5; numbers are JSON numbers,
 // times RFC 3339 in UTC, durations integer milliseconds (field names end in
-// _ms). No number is negative.
+// _ms). No number is negative. Version 2 added scenario_sha256,
+// scenario_scale, operator, wal and load.failures, and requires
+// scenario_sha256 and operator; readers still accept version 1 reports,
+// which have none of them.
 //
 //	{
 //	  "scenario": "earthquake-total",        name (built-in or user YAML; any text)
@@ -34,12 +37,21 @@
 //	    {"name": "rto", "expected": "<= 2s", "measured": "3.62 s", "passed": false}
 //	  ],
 //	  "timeline": [ ...entries, see below... ],
-//	  "version": 1,                          FormatVersion; readers refuse others
+//	  "version": 2,                          FormatVersion; readers accept 1 and 2, refuse others
 //	  "description": "...",                  optional
 //	  "mode": "lab",                         "lab" or "live"; optional
 //	  "started_at": "2026-03-14T09:15:02Z",  timeline offsets count from here
 //	  "finished_at": "2026-03-14T09:15:42Z",
 //	  "jumeau_version": "v0.5.0",
+//	  "scenario_sha256": "3b8d...",          SHA-256 (64 lower-case hex) of the scenario's bytes as read:
+//	                                         the YAML file, or what `jumeau drill show NAME` prints
+//	  "scenario_scale": 0.5,                 drill run --scale; optional (absent: 1)
+//	  "operator": {                          who ran the drill
+//	    "identity": "client/monaco/ops",     the client certificate's jumeau identity, or the OS user
+//	    "source": "certificate",             "certificate" or "os_user"
+//	    "cert_sha256": "5f0c...",            SHA-256 of the certificate's DER; with "certificate" only
+//	    "os_user": "sre", "host": "runner-1" optional
+//	  },
 //	  "topology": {
 //	    "nodes": [{"name": "site-a", "role": "site", "region": "monaco"}, ...],
 //	    "wan_rtt_ms": 12,                    Monaco-Luxembourg round trip
@@ -52,10 +64,24 @@
 //	    "value_bytes": 1024,                 optional
 //	    "by_durability": [                   optional; sums equal the totals
 //	      {"durability": "cell", "sent": 20000, "acked": 18060, "failed": 1930}, ...
+//	    ],
+//	    "failures": [                        optional; failed writes by cause, most first; counts sum to "failed"
+//	      {"cause": "connection_refused", "count": 2410, "example": "first error of this cause"}, ...
 //	    ]
 //	  },
+//	  "wal": [                               optional; each data node's last WAL record as verified
+//	    {"node": "site-a", "wal_index": 36312, "wal_hash": "9a4f...", "note": "optional"}, ...
+//	  ],
 //	  "findings": ["last clean index 1234 at 12:00:01.234", ...]   optional, free text
 //	}
+//
+// A failure cause is the API's error code when a node answered (no_leader,
+// read_only, lease_expired, fenced, switching, twin_unconfirmed,
+// rpo_exceeded, no_twin, server_timeout, server_error, unauthenticated,
+// forbidden, bad_request), else what the client saw (client_timeout,
+// connection_refused, connection_lost, other); the drill package names
+// them (drill.FailureCause). A wal entry without wal_hash has a note
+// saying why (the node did not answer, its chain is broken).
 //
 // # Timeline
 //
@@ -83,6 +109,7 @@
 //	 "report":<canonical report JSON>,
 //	 "signature":{"alg":"ed25519","key_id":"<16 hex>","sig":"<base64>"}}
 //
+// The envelope's "version" is the envelope's own (1), not the report's.
 // The canonical report JSON is the compact encoding of the report above
 // (fields in the order shown, times in UTC, no insignificant whitespace),
 // embedded as is; "sig" is the Ed25519 signature (RFC 8032, standard base64
@@ -97,11 +124,20 @@
 //
 // # Drill key
 //
-// GenerateKey writes, in its directory, drill.key (mode 0600, one PEM
+// GenerateKey writes drill.key (mode 0600, its directory 0700, one PEM
 // "PRIVATE KEY" block: PKCS#8 Ed25519) and drill.pub (0644, one PEM
-// "PUBLIC KEY" block: PKIX Ed25519). Auditors need only drill.pub;
-// LoadVerifier accepts a file of several "PUBLIC KEY" blocks (a key
-// rotation). LoadSigner refuses a drill.key that group or others may read.
+// "PUBLIC KEY" block: PKIX Ed25519) at the paths it is given: the drill
+// runner keeps the private key in the lab's secrets directory, out of any
+// drill history. Auditors need only drill.pub; LoadVerifier accepts a file
+// of several "PUBLIC KEY" blocks (a key rotation). LoadSigner refuses a
+// drill.key that group or others may read.
+//
+// A key is named by its Fingerprint (the SHA-256 of its PKIX DER, 64 hex
+// characters) and its KeyID (the first 16). Verifier.Pin keeps only the
+// key a fingerprint or key id names. FindPublicKey looks for drill.pub in
+// the directories above a report's tree (ReportTree: its drill history,
+// or its own directory) and refuses one inside it: whoever can alter a
+// report can place a key beside it.
 //
 // # History
 //

@@ -13,6 +13,9 @@ import (
 // sampleStart is the start time of sampleReport.
 var sampleStart = time.Date(2026, 3, 14, 9, 15, 2, 0, time.UTC)
 
+// sampleScenarioSHA256 is the scenario digest of the sample reports.
+const sampleScenarioSHA256 = "3b8d0f6c1a2e4d5b7c9e0f1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e"
+
 // sampleReport returns a finished report of a total earthquake: 40 s of
 // load, the three Monaco sites killed at 12 s, the twin promoted at 15.1 s,
 // one failed check (an RTO bound of 2 s against 3.62 s measured).
@@ -22,6 +25,15 @@ func sampleReport(tb testing.TB) *Report {
 	r.Description = "All three Monaco sites lost at once (power loss); the Luxembourg twin takes over."
 	r.Mode = ModeLab
 	r.JumeauVersion = "v0.5.0-dev"
+	r.ScenarioSHA256 = sampleScenarioSHA256
+	r.Operator = &Operator{Identity: "client/monaco/ops-oncall", Source: OperatorCertificate,
+		CertSHA256: "5f0c6a2e81d4b7a9c3e2f1d0b9a8c7e6d5f4a3b2c1d0e9f8a7b6c5d4e3f2a1b0", OSUser: "sre", Host: "drill-runner-1"}
+	r.WAL = []WALPosition{
+		{Node: "site-a", Index: 36_312, Hash: "9a4f0c1e2b3d4c5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6"},
+		{Node: "site-b", Index: 36_312, Hash: "9a4f0c1e2b3d4c5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6"},
+		{Node: "site-c", Index: 36_312, Hash: "9a4f0c1e2b3d4c5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6"},
+		{Node: "lux-1", Index: 36_312, Hash: "9a4f0c1e2b3d4c5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6"},
+	}
 	r.Topology = Topology{
 		Nodes: []Node{
 			{"site-a", "site", "monaco"}, {"site-b", "site", "monaco"}, {"site-c", "site", "monaco"},
@@ -59,6 +71,11 @@ func sampleReport(tb testing.TB) *Report {
 		ByDurability: []DurabilityLoad{
 			{"cell", 20_000, 18_060, 1_930},
 			{"twin", 20_000, 18_040, 1_950},
+		},
+		Failures: []FailureCount{
+			{Cause: "connection_refused", Count: 2_410, Example: "api: PUT /v1/kv/health/k: nothing listens there (is the node running? check --endpoint): dial tcp 127.0.0.1:8001: connect: connection refused"},
+			{Cause: "read_only", Count: 1_300, Example: "api: node is read-only (the twin, until promoted): lux-1 is the twin (HTTP 409)"},
+			{Cause: "client_timeout", Count: 170, Example: "context deadline exceeded"},
 		},
 	}
 	r.AddCheck("rpo", "<= 1s", "212 ms", true)
@@ -120,7 +137,7 @@ func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
 // one check (large seeds make the fuzzer's minimisation slow).
 func smallReport(tb testing.TB) *Report {
 	tb.Helper()
-	r := New("s", sampleStart)
+	r := newT(tb, "s")
 	r.AddSample(sampleStart.Add(time.Second), Sample{AckedPerSec: 10, LagMs: Lag(5)})
 	r.AddEvent(sampleStart.Add(time.Second), KindFault, "kill")
 	r.AddEvent(sampleStart.Add(2*time.Second), KindPromotion, "up")
@@ -130,5 +147,15 @@ func smallReport(tb testing.TB) *Report {
 	if err := r.Finish(sampleStart.Add(3 * time.Second)); err != nil {
 		tb.Fatalf("small report: %v", err)
 	}
+	return r
+}
+
+// newT is New(scenario, sampleStart) with the provenance version 2
+// requires (a scenario digest, an operator).
+func newT(tb testing.TB, scenario string) *Report {
+	tb.Helper()
+	r := New(scenario, sampleStart)
+	r.ScenarioSHA256 = sampleScenarioSHA256
+	r.Operator = &Operator{Identity: "sre", Source: OperatorOSUser}
 	return r
 }

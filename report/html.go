@@ -81,6 +81,14 @@ type page struct {
 	Events   []eventRow
 	WAN      string
 	Load     loadView
+	// RunBy says who ran the drill, in one line.
+	RunBy string
+	Scale string
+	WAL   []walRow
+}
+
+type walRow struct {
+	Node, Index, Hash, Note string
 }
 
 type eventRow struct {
@@ -95,6 +103,11 @@ type eventRow struct {
 type loadView struct {
 	Sent, Acked, Failed, InFlight, Rate, Value string
 	Rows                                       []loadRow
+	Failures                                   []failureRow
+}
+
+type failureRow struct {
+	Cause, Count, Share, Example string
 }
 
 type loadRow struct {
@@ -170,6 +183,29 @@ func newPage(r *Report, keyID string) page {
 	}
 	for _, d := range l.ByDurability {
 		p.Load.Rows = append(p.Load.Rows, loadRow{d.Durability, fmtCount(d.Sent), fmtCount(d.Acked), fmtCount(d.Failed)})
+	}
+	for _, f := range l.Failures {
+		share := "-"
+		if l.Failed > 0 {
+			share = strconv.FormatFloat(math.Round(float64(f.Count)*1000/float64(l.Failed))/10, 'f', -1, 64) + "%"
+		}
+		p.Load.Failures = append(p.Load.Failures, failureRow{Cause: f.Cause, Count: fmtCount(f.Count), Share: share, Example: f.Example})
+	}
+	if o := r.Operator; o != nil {
+		p.RunBy = o.Identity
+		switch o.Source {
+		case OperatorCertificate:
+			p.RunBy += " (client certificate)"
+		case OperatorOSUser:
+			p.RunBy += " (OS user; no client certificate)"
+		}
+	}
+	p.Scale = "1 (as written)"
+	if r.ScenarioScale > 0 && r.ScenarioScale != 1 {
+		p.Scale = strconv.FormatFloat(r.ScenarioScale, 'f', -1, 64) + " (every offset and duration multiplied by it)"
+	}
+	for _, w := range r.WAL {
+		p.WAL = append(p.WAL, walRow{Node: w.Node, Index: fmtCount(int64(w.Index)), Hash: w.Hash, Note: w.Note})
 	}
 	p.Chart = newChart(r)
 	return p
@@ -532,6 +568,9 @@ code,.mono{font-family:"Liberation Mono","DejaVu Sans Mono",monospace;font-size:
 ul.findings{margin:4px 0;padding-left:22px}ul.findings li{margin:3px 0}
 .cols{display:grid;grid-template-columns:1fr 1fr;gap:28px}
 .note{color:#57606a;font-size:13px}
+td.hash{word-break:break-all}
+td.example{font-size:12px;color:#57606a;word-break:break-word}
+table.provenance th{width:210px;text-transform:none;font-size:13px;letter-spacing:0}
 footer{margin-top:28px;padding-top:10px;border-top:1px solid #d0d7de;color:#57606a;font-size:12px}
 `))
 
@@ -548,7 +587,7 @@ var pageTemplate = template.Must(template.New("report").Parse(`<!DOCTYPE html>
 <header>
 <p class="kicker">jumeau drill report{{with .R.Mode}} · {{.}} drill{{end}}</p>
 <h1><span>{{.R.Scenario}}</span>{{if .R.Passed}}<span class="badge pass">PASS</span>{{else}}<span class="badge fail">FAIL</span>{{end}}</h1>
-<p class="meta">Started {{.Started}} · ran {{.Duration}} · finished {{.Finished}} · jumeau {{with .R.JumeauVersion}}{{.}}{{else}}(unknown version){{end}}</p>
+<p class="meta">Started {{.Started}} · ran {{.Duration}} · finished {{.Finished}} · jumeau {{with .R.JumeauVersion}}{{.}}{{else}}(unknown version){{end}}{{with .RunBy}} · run by {{.}}{{end}}</p>
 {{with .R.Description}}<p class="desc">{{.}}</p>{{end}}
 <p class="verdict {{if .R.Passed}}pass{{else}}fail{{end}}">{{.Verdict}}</p>
 </header>
@@ -614,6 +653,29 @@ var pageTemplate = template.Must(template.New("report").Parse(`<!DOCTYPE html>
 {{range .R.Findings}}<li>{{.}}</li>
 {{end}}</ul>{{else}}<p class="note">No findings recorded.</p>{{end}}
 
+{{if .WAL}}<h2>WAL verified</h2>
+<table class="wal">
+<thead><tr><th>Node</th><th class="num">Last WAL index</th><th>Chain hash</th><th>Note</th></tr></thead>
+<tbody>{{range .WAL}}<tr><td class="mono">{{.Node}}</td><td class="num mono">{{.Index}}</td><td class="mono hash">{{with .Hash}}{{.}}{{else}}-{{end}}</td><td>{{.Note}}</td></tr>
+{{end}}</tbody>
+</table>{{end}}
+
+<h2>Provenance</h2>
+<table class="provenance">
+<tbody>
+<tr><th>Scenario</th><td class="mono">{{.R.Scenario}}</td></tr>
+<tr><th>Scenario SHA-256</th><td class="mono hash">{{with .R.ScenarioSHA256}}{{.}}{{else}}not recorded (report version {{$.R.Version}}){{end}}</td></tr>
+<tr><th>Timeline scale</th><td>{{.Scale}}</td></tr>
+{{with .R.Operator}}<tr><th>Run by</th><td class="mono">{{.Identity}}</td></tr>
+<tr><th>Identity source</th><td>{{.Source}}</td></tr>
+{{with .CertSHA256}}<tr><th>Certificate SHA-256</th><td class="mono hash">{{.}}</td></tr>
+{{end}}{{with .OSUser}}<tr><th>OS user</th><td class="mono">{{.}}</td></tr>
+{{end}}{{with .Host}}<tr><th>Host</th><td class="mono">{{.}}</td></tr>
+{{end}}{{else}}<tr><th>Run by</th><td>not recorded (report version {{$.R.Version}})</td></tr>
+{{end}}<tr><th>Report version</th><td>{{.R.Version}}</td></tr>
+</tbody>
+</table>
+
 <div class="cols">
 <section>
 <h2>Topology</h2>
@@ -632,6 +694,12 @@ var pageTemplate = template.Must(template.New("report").Parse(`<!DOCTYPE html>
 <tr><td><b>total</b></td><td class="num"><b>{{.Load.Sent}}</b></td><td class="num"><b>{{.Load.Acked}}</b></td><td class="num"><b>{{.Load.Failed}}</b></td></tr></tbody>
 </table>
 <p class="note">{{.Load.InFlight}} writes were still in flight when the drill ended.</p>
+{{if .Load.Failures}}<h2>Failed writes by cause</h2>
+<table class="failures">
+<thead><tr><th>Cause</th><th class="num">Writes</th><th class="num">Share</th><th>First error</th></tr></thead>
+<tbody>{{range .Load.Failures}}<tr><td class="mono">{{.Cause}}</td><td class="num">{{.Count}}</td><td class="num">{{.Share}}</td><td class="example">{{.Example}}</td></tr>
+{{end}}</tbody>
+</table>{{end}}
 </section>
 </div>
 

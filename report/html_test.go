@@ -31,6 +31,11 @@ func TestWriteHTML(t *testing.T) {
 		"2 fault: SIGKILL site-a, site-b, site-c", "4 promotion: lux-1 promoted", "RTO 3.62 s",
 		"every durability=twin write survived", "site-c", "12 ms round trip, 0.1% loss, 12 MiB/s each way",
 		"This page is not signed", "1 of 5 checks failed: rto measured 3.62 s, expected &lt;= 2s.",
+		// Provenance and evidence (version 2).
+		"run by client/monaco/ops-oncall (client certificate)", sampleScenarioSHA256,
+		"5f0c6a2e81d4b7a9c3e2f1d0b9a8c7e6d5f4a3b2c1d0e9f8a7b6c5d4e3f2a1b0", "drill-runner-1",
+		"WAL verified", "36,312", "9a4f0c1e2b3d4c5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6",
+		"Failed writes by cause", "connection_refused", "2,410", "62.1%", "read_only", "client_timeout",
 	} {
 		if !strings.Contains(page, want) {
 			t.Errorf("page does not contain %q", want)
@@ -93,6 +98,9 @@ func TestWriteHTML_escaping(t *testing.T) {
 	r.Findings[0] = evil
 	r.Topology.Nodes[0].Name = evil
 	r.JumeauVersion = evil
+	r.Operator.Identity, r.Operator.OSUser, r.Operator.Host = evil, evil, evil
+	r.WAL[0].Note = evil
+	r.Load.Failures[0].Example = evil
 	page := renderHTML(t, r)
 	if strings.Contains(page, "<script") || strings.Contains(page, "<img") {
 		t.Fatalf("user text became markup")
@@ -103,7 +111,7 @@ func TestWriteHTML_escaping(t *testing.T) {
 }
 
 func TestWriteHTML_noSamples(t *testing.T) {
-	r := New("cyberattack-stolen-cert", sampleStart)
+	r := newT(t, "cyberattack-stolen-cert")
 	r.AddEvent(sampleStart, KindAttack, "revoked certificate of site-b dials lux-1")
 	r.AddEvent(sampleStart.Add(40e6), KindAlarm, "lux-1 refused: certificate revoked")
 	r.AddCheck("tamper_detected", "== true", "true", true)
@@ -122,7 +130,7 @@ func TestWriteHTML_noSamples(t *testing.T) {
 }
 
 func TestLayoutMarkers(t *testing.T) {
-	r := New("crowded", sampleStart)
+	r := newT(t, "crowded")
 	for i := range 12 {
 		r.AddEvent(sampleStart.Add(time.Duration(100*i)*time.Millisecond), KindFault, "a fault with a rather long description of what happened")
 	}

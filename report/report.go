@@ -43,11 +43,31 @@ var (
 	// ErrKeyMismatch is returned by GenerateKey when drill.key and drill.pub
 	// both exist but are not one key pair.
 	ErrKeyMismatch = errors.New("report: drill.key and drill.pub are not a key pair")
+	// ErrBadKeyID is returned by Verifier.Pin for a pin that is neither a
+	// key fingerprint (64 hex characters) nor a key id (16).
+	ErrBadKeyID = errors.New("report: malformed key id")
+	// ErrKeyNotPinned is returned by Verifier.Pin when none of the keys
+	// given is the pinned one: the public key file is not the cluster's.
+	ErrKeyNotPinned = errors.New("report: the drill public key is not the pinned one")
+	// ErrKeyInReportTree is returned by FindPublicKey for a drill.pub
+	// found beside the report or in its drill history: whoever can alter
+	// the report can put a key there, so it proves nothing.
+	ErrKeyInReportTree = errors.New("report: drill public key inside the report tree refused")
+	// ErrNoPublicKey is returned by FindPublicKey when no drill.pub lies
+	// in the directories above the report tree.
+	ErrNoPublicKey = errors.New("report: no drill public key found")
 )
 
-// FormatVersion is the version of the report model (Report.Version) and of
-// the signed envelope. Readers refuse any other.
-const FormatVersion = 1
+// FormatVersion is the version of the report model (Report.Version) that
+// New writes. Version 2 added the provenance and evidence fields
+// (scenario_sha256, scenario_scale, operator, wal, load.failures) and
+// requires scenario_sha256 and operator. Readers accept versions
+// MinFormatVersion to FormatVersion and refuse any other.
+const FormatVersion = 2
+
+// MinFormatVersion is the oldest report version readers accept (a
+// version 1 report has none of the version 2 fields).
+const MinFormatVersion = 1
 
 // Report is the outcome of one drill. The drill runner fills it (New, then
 // the fields, AddSample, AddEvent, AddCheck, AddFinding, then Finish);
@@ -82,13 +102,84 @@ type Report struct {
 	FinishedAt time.Time `json:"finished_at"`
 	// JumeauVersion is the version of the jumeau binary that ran the drill.
 	JumeauVersion string `json:"jumeau_version"`
+	// ScenarioSHA256 is the SHA-256, in lower-case hex, of the scenario
+	// as the drill read it: the bytes of the user's YAML file, or of the
+	// built-in's source (what `jumeau drill show NAME` prints). Required
+	// from version 2.
+	ScenarioSHA256 string `json:"scenario_sha256,omitempty"`
+	// ScenarioScale is the factor the drill multiplied the scenario's
+	// offsets and durations by (drill run --scale); 0 (absent) is 1.
+	ScenarioScale float64 `json:"scenario_scale,omitempty"`
+	// Operator is who ran the drill. Required from version 2.
+	Operator *Operator `json:"operator,omitempty"`
 	// Topology is the lab or deployment the drill ran on.
 	Topology Topology `json:"topology"`
 	// Load sums up the load generator's writes.
 	Load Load `json:"load"`
+	// WAL is the last WAL record of each data node as the drill verified
+	// it (the integrity check), in node order.
+	WAL []WALPosition `json:"wal,omitempty"`
 	// Findings are free-text lines for people: the last clean index of a
 	// ransomware drill, which node refused a forged frame, and so on.
 	Findings []string `json:"findings,omitempty"`
+}
+
+// Operator is who ran a drill.
+type Operator struct {
+	// Identity is the jumeau identity (role/region/name) of the client
+	// certificate the drill used when Source is OperatorCertificate, else
+	// the OS user.
+	Identity string `json:"identity"`
+	// Source says what Identity is.
+	Source OperatorSource `json:"source"`
+	// CertSHA256 is the SHA-256 of that certificate's DER, in lower-case
+	// hex, when Source is OperatorCertificate.
+	CertSHA256 string `json:"cert_sha256,omitempty"`
+	// OSUser is the account of the machine that ran jumeau (its name, or
+	// "uid N" when it has none).
+	OSUser string `json:"os_user,omitempty"`
+	// Host is the machine's host name.
+	Host string `json:"host,omitempty"`
+}
+
+// OperatorSource is where Operator.Identity comes from.
+type OperatorSource string
+
+// Operator sources.
+const (
+	// OperatorCertificate: the identity of the client certificate the
+	// drill used against the nodes.
+	OperatorCertificate OperatorSource = "certificate"
+	// OperatorOSUser: no certificate; the OS user that ran jumeau.
+	OperatorOSUser OperatorSource = "os_user"
+)
+
+// Valid reports whether s is one of the OperatorSource constants.
+func (s OperatorSource) Valid() bool { return s == OperatorCertificate || s == OperatorOSUser }
+
+// WALPosition is the last WAL record of one node, as a drill verified it.
+type WALPosition struct {
+	// Node is the node's name.
+	Node string `json:"node"`
+	// Index is the index of its last WAL record.
+	Index uint64 `json:"wal_index"`
+	// Hash is that record's chain hash, in lower-case hex; empty when the
+	// node could not be read (Note says why).
+	Hash string `json:"wal_hash,omitempty"`
+	// Note says what else was verified, or why there is no position.
+	Note string `json:"note,omitempty"`
+}
+
+// FailureCount is the number of failed writes of one cause.
+type FailureCount struct {
+	// Cause is the class of the failure: the API's error code
+	// ("no_leader", "read_only", "fenced"...) or what the client saw
+	// ("connection_refused", "client_timeout"...).
+	Cause string `json:"cause"`
+	// Count is the number of failed writes of this cause (at least 1).
+	Count int64 `json:"count"`
+	// Example is the first error message of this cause, for people.
+	Example string `json:"example,omitempty"`
 }
 
 // Drill modes (Report.Mode).
@@ -156,6 +247,9 @@ type Load struct {
 	// ByDurability splits the counts by durability level ("cell",
 	// "twin"); when present its sums equal Sent, Acked and Failed.
 	ByDurability []DurabilityLoad `json:"by_durability,omitempty"`
+	// Failures groups the failed writes by cause, most frequent first;
+	// when present the counts sum to Failed (version 2).
+	Failures []FailureCount `json:"failures,omitempty"`
 }
 
 // DurabilityLoad is the share of the load of one durability level.
@@ -321,8 +415,11 @@ func (r *Report) Validate() error {
 	if r == nil {
 		return fail("nil report")
 	}
-	if r.Version != FormatVersion {
-		return fail("version is %d, want %d (create reports with report.New)", r.Version, FormatVersion)
+	if r.Version < MinFormatVersion || r.Version > FormatVersion {
+		return fail("version is %d, want %d to %d (create reports with report.New)", r.Version, MinFormatVersion, FormatVersion)
+	}
+	if err := r.validateProvenance(); err != nil {
+		return fail("%v", err)
 	}
 	if strings.TrimSpace(r.Scenario) == "" {
 		return fail("scenario is empty: name the scenario the drill ran")
@@ -404,6 +501,98 @@ func (r *Report) Validate() error {
 		}
 	}
 	return nil
+}
+
+// validateProvenance checks the version 2 fields: required from version
+// 2, absent from version 1.
+func (r *Report) validateProvenance() error {
+	if r.Version < 2 {
+		switch {
+		case r.ScenarioSHA256 != "":
+			return errors.New("scenario_sha256 needs version 2")
+		case r.ScenarioScale != 0:
+			return errors.New("scenario_scale needs version 2")
+		case r.Operator != nil:
+			return errors.New("operator needs version 2")
+		case len(r.WAL) > 0:
+			return errors.New("wal needs version 2")
+		case len(r.Load.Failures) > 0:
+			return errors.New("load.failures needs version 2")
+		}
+		return nil
+	}
+	if err := checkSHA256("scenario_sha256", r.ScenarioSHA256); err != nil {
+		return fmt.Errorf("%w (the SHA-256 of the scenario the drill ran)", err)
+	}
+	if err := checkFloat("scenario_scale", r.ScenarioScale); err != nil {
+		return err
+	}
+	o := r.Operator
+	switch {
+	case o == nil:
+		return errors.New("operator is not set: say who ran the drill (the certificate identity, or the OS user)")
+	case strings.TrimSpace(o.Identity) == "":
+		return errors.New("operator.identity is empty")
+	case !o.Source.Valid():
+		return fmt.Errorf("operator.source %q: want %q or %q", o.Source, OperatorCertificate, OperatorOSUser)
+	case o.Source == OperatorCertificate:
+		if err := checkSHA256("operator.cert_sha256", o.CertSHA256); err != nil {
+			return err
+		}
+	case o.CertSHA256 != "":
+		return fmt.Errorf("operator.cert_sha256 is set but the source is %q", o.Source)
+	}
+	seen := map[string]bool{}
+	for i, w := range r.WAL {
+		switch {
+		case w.Node == "":
+			return fmt.Errorf("wal[%d] has no node", i)
+		case seen[w.Node]:
+			return fmt.Errorf("wal[%d]: node %s is listed twice", i, w.Node)
+		case w.Hash == "" && strings.TrimSpace(w.Note) == "":
+			return fmt.Errorf("wal[%d] (%s) has no hash and no note saying why", i, w.Node)
+		case w.Hash != "" && !isLowerHex(w.Hash):
+			return fmt.Errorf("wal[%d] (%s): wal_hash %q is not lower-case hex", i, w.Node, w.Hash)
+		}
+		seen[w.Node] = true
+	}
+	if len(r.Load.Failures) > 0 {
+		var sum int64
+		causes := map[string]bool{}
+		for i, f := range r.Load.Failures {
+			switch {
+			case strings.TrimSpace(f.Cause) == "":
+				return fmt.Errorf("load.failures[%d] has no cause", i)
+			case causes[f.Cause]:
+				return fmt.Errorf("load.failures[%d]: cause %s is listed twice", i, f.Cause)
+			case f.Count <= 0:
+				return fmt.Errorf("load.failures[%d] (%s): count %d, want at least 1", i, f.Cause, f.Count)
+			}
+			causes[f.Cause] = true
+			sum += f.Count
+		}
+		if sum != r.Load.Failed {
+			return fmt.Errorf("load.failures sum to %d, load.failed is %d", sum, r.Load.Failed)
+		}
+	}
+	return nil
+}
+
+// checkSHA256 checks that v is a SHA-256 in lower-case hex.
+func checkSHA256(name, v string) error {
+	if len(v) != 64 || !isLowerHex(v) {
+		return fmt.Errorf("%s %q is not a SHA-256 in lower-case hex (64 characters)", name, v)
+	}
+	return nil
+}
+
+func isLowerHex(s string) bool {
+	for _, c := range s {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return s != ""
 }
 
 func checksVerdict(cs []Check) string {

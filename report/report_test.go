@@ -49,6 +49,23 @@ func TestReport_Validate(t *testing.T) {
 		{"unsorted", func(r *Report) { r.Timeline[0].OffsetMs = 99_000 }, "call Finish"},
 		{"after the end", func(r *Report) { r.Timeline[len(r.Timeline)-1].OffsetMs = 99_000 }, "after finished_at"},
 		{"empty finding", func(r *Report) { r.Findings[0] = "" }, "findings[0]"},
+		{"no scenario digest", func(r *Report) { r.ScenarioSHA256 = "" }, "scenario_sha256"},
+		{"upper-case scenario digest", func(r *Report) { r.ScenarioSHA256 = strings.ToUpper(r.ScenarioSHA256) }, "lower-case hex"},
+		{"negative scale", func(r *Report) { r.ScenarioScale = -1 }, "scenario_scale"},
+		{"no operator", func(r *Report) { r.Operator = nil }, "operator is not set"},
+		{"operator without identity", func(r *Report) { r.Operator.Identity = "" }, "operator.identity"},
+		{"unknown operator source", func(r *Report) { r.Operator.Source = "badge" }, `operator.source "badge"`},
+		{"certificate without digest", func(r *Report) { r.Operator.CertSHA256 = "" }, "operator.cert_sha256"},
+		{"OS user with a certificate digest", func(r *Report) { r.Operator.Source = OperatorOSUser }, "source is"},
+		{"WAL position without node", func(r *Report) { r.WAL[0].Node = "" }, "wal[0] has no node"},
+		{"WAL node twice", func(r *Report) { r.WAL[1].Node = r.WAL[0].Node }, "listed twice"},
+		{"WAL hash not hex", func(r *Report) { r.WAL[0].Hash = "not-hex" }, "not lower-case hex"},
+		{"WAL without hash or note", func(r *Report) { r.WAL[0].Hash = "" }, "no note"},
+		{"failures not summing to failed", func(r *Report) { r.Load.Failures[0].Count-- }, "load.failures sum to"},
+		{"failure cause twice", func(r *Report) { r.Load.Failures[1].Cause = r.Load.Failures[0].Cause }, "listed twice"},
+		{"failure without count", func(r *Report) { r.Load.Failures[2].Count, r.Load.Failures[0].Count = 0, r.Load.Failures[0].Count+170 }, "want at least 1"},
+		{"version 2 field in version 1", func(r *Report) { r.Version = 1 }, "needs version 2"},
+		{"newer version", func(r *Report) { r.Version = FormatVersion + 1 }, "want 1 to 2"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -65,8 +82,16 @@ func TestReport_Validate(t *testing.T) {
 	}
 }
 
+func TestReport_ValidateVersion1(t *testing.T) {
+	r := sampleReport(t)
+	r.Version, r.ScenarioSHA256, r.Operator, r.WAL, r.Load.Failures = 1, "", nil, nil, nil
+	if err := r.Validate(); err != nil {
+		t.Fatalf("a version 1 report without the version 2 fields: got %v, want valid", err)
+	}
+}
+
 func TestReport_Finish(t *testing.T) {
-	r := New("x", sampleStart)
+	r := newT(t, "x")
 	at := func(ms int64) time.Time { return sampleStart.Add(time.Duration(ms) * time.Millisecond) }
 	r.AddSample(at(2000), Sample{AckedPerSec: 1})
 	r.AddEvent(at(1000), KindFault, "a")

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
@@ -19,7 +18,9 @@ import (
 	"slices"
 )
 
-// Key files written by GenerateKey in its directory.
+// Names of the drill key files. The drill runner keeps KeyFile in a
+// secrets directory of its own and PubFile where auditors and
+// FindPublicKey find it (docs/reports.md, "Files").
 const (
 	KeyFile = "drill.key" // 0600, one "PRIVATE KEY" PEM block (PKCS#8, Ed25519)
 	PubFile = "drill.pub" // 0644, one "PUBLIC KEY" PEM block (PKIX, Ed25519)
@@ -28,7 +29,10 @@ const (
 // Envelope constants (doc.go, "Signed envelope").
 const (
 	envelopeFormat = "jumeau-drill-report"
-	algEd25519     = "ed25519"
+	// envelopeVersion is the version of the envelope (not of the report
+	// it holds, which has its own).
+	envelopeVersion = 1
+	algEd25519      = "ed25519"
 	// MaxEnvelopeSize bounds the signed files Verify and History.List read
 	// (a drill of hours with a sample every 100 ms is a few MiB).
 	MaxEnvelopeSize = 64 << 20
@@ -85,35 +89,30 @@ func (v *Verifier) KeyIDs() []string {
 
 // KeyID returns the id of an Ed25519 public key: the first 8 bytes of the
 // SHA-256 of its PKIX (SubjectPublicKeyInfo) DER encoding, in lower-case
-// hex (16 characters). It is what
+// hex (16 characters): the start of its Fingerprint. It is what
 //
 //	openssl pkey -pubin -in drill.pub -outform DER | sha256sum | cut -c1-16
 //
 // prints.
-func KeyID(pub ed25519.PublicKey) string {
-	der, err := x509.MarshalPKIXPublicKey(pub)
-	if err != nil {
-		// Only a public key of the wrong length fails here; hash the raw
-		// bytes so that it simply matches no key.
-		der = pub
-	}
-	sum := sha256.Sum256(der)
-	return hex.EncodeToString(sum[:8])
-}
+func KeyID(pub ed25519.PublicKey) string { return Fingerprint(pub)[:16] }
 
-// GenerateKey makes the drill key pair in dir (created 0700 if needed):
-// KeyFile (0600) and PubFile (0644). It keeps what already exists: with
-// both files present it checks that they are one pair (ErrKeyMismatch if
-// not); with only the private key it writes the public key from it; with
-// only the public key it refuses (the private key is lost: move drill.pub
-// away to make a new pair, and give auditors the new public key). Files
-// are written to a temporary name, fsynced and linked in place, so two
-// concurrent calls end with one pair.
-func GenerateKey(dir string) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+// GenerateKey makes the drill key pair: the private key at keyPath (mode
+// 0600, its directory created 0700 if needed) and the public key at
+// pubPath (0644, its directory created 0755 if needed). Keep keyPath out
+// of any directory handed to auditors; give them pubPath. GenerateKey
+// keeps what already exists: with both files present it checks that they
+// are one pair (ErrKeyMismatch if not); with only the private key it
+// writes the public key from it; with only the public key it refuses (the
+// private key is lost: move the public key away to make a new pair, and
+// give auditors the new one). Files are written to a temporary name,
+// fsynced and linked in place, so two concurrent calls end with one pair.
+func GenerateKey(keyPath, pubPath string) error {
+	if err := os.MkdirAll(filepath.Dir(keyPath), 0o700); err != nil {
 		return fmt.Errorf("report: generate drill key: %w", err)
 	}
-	keyPath, pubPath := filepath.Join(dir, KeyFile), filepath.Join(dir, PubFile)
+	if err := os.MkdirAll(filepath.Dir(pubPath), 0o755); err != nil {
+		return fmt.Errorf("report: generate drill key: %w", err)
+	}
 	_, keyErr := os.Stat(keyPath)
 	_, pubErr := os.Stat(pubPath)
 	switch {
@@ -163,7 +162,7 @@ func GenerateKey(dir string) error {
 	data := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
 	if err := writeExclusive(pubPath, data, 0o644); err != nil {
 		if errors.Is(err, fs.ErrExist) {
-			return GenerateKey(dir) // a concurrent call wrote it: check it
+			return GenerateKey(keyPath, pubPath) // a concurrent call wrote it: check it
 		}
 		return fmt.Errorf("report: generate drill key: %w", err)
 	}
@@ -289,7 +288,7 @@ func Sign(r *Report, s *Signer) ([]byte, error) {
 	}
 	env := envelope{
 		Format:  envelopeFormat,
-		Version: FormatVersion,
+		Version: envelopeVersion,
 		Report:  raw,
 		Signature: Signature{
 			Alg:   algEd25519,
@@ -319,8 +318,8 @@ func decodeEnvelope(data []byte) (*envelope, []byte, error) {
 	if env.Format != envelopeFormat {
 		return nil, nil, fmt.Errorf("%w: format %q, want %q (is this a signed report.json?)", ErrMalformed, env.Format, envelopeFormat)
 	}
-	if env.Version != FormatVersion {
-		return nil, nil, fmt.Errorf("%w: version %d, want %d", ErrMalformed, env.Version, FormatVersion)
+	if env.Version != envelopeVersion {
+		return nil, nil, fmt.Errorf("%w: envelope version %d, want %d", ErrMalformed, env.Version, envelopeVersion)
 	}
 	if len(env.Report) == 0 || env.Report[0] != '{' {
 		return nil, nil, fmt.Errorf("%w: \"report\" is not a JSON object", ErrMalformed)
@@ -350,6 +349,16 @@ func decodeEnvelope(data []byte) (*envelope, []byte, error) {
 func Verify(data []byte, v *Verifier) (*Report, error) {
 	r, _, err := verify(data, v)
 	return r, err
+}
+
+// VerifySignature is Verify that also returns the verified signature (its
+// KeyID names the trusted key that signed the report).
+func VerifySignature(data []byte, v *Verifier) (*Report, Signature, error) {
+	r, sig, err := verify(data, v)
+	if err != nil {
+		return nil, Signature{}, err
+	}
+	return r, *sig, nil
 }
 
 // verify is Verify that also returns the signature.

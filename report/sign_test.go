@@ -21,7 +21,7 @@ import (
 
 func TestGenerateKey(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "keys")
-	if err := GenerateKey(dir); err != nil {
+	if err := GenerateKey(filepath.Join(dir, KeyFile), filepath.Join(dir, PubFile)); err != nil {
 		t.Fatalf("GenerateKey: %v", err)
 	}
 	for name, want := range map[string]os.FileMode{KeyFile: 0o600, PubFile: 0o644} {
@@ -56,7 +56,7 @@ func TestGenerateKey(t *testing.T) {
 	}
 
 	t.Run("keeps an existing pair", func(t *testing.T) {
-		if err := GenerateKey(dir); err != nil {
+		if err := GenerateKey(filepath.Join(dir, KeyFile), filepath.Join(dir, PubFile)); err != nil {
 			t.Fatalf("GenerateKey again: %v", err)
 		}
 		again, err := LoadSigner(filepath.Join(dir, KeyFile))
@@ -71,7 +71,7 @@ func TestGenerateKey(t *testing.T) {
 		if err := os.Remove(filepath.Join(dir, PubFile)); err != nil {
 			t.Fatal(err)
 		}
-		if err := GenerateKey(dir); err != nil {
+		if err := GenerateKey(filepath.Join(dir, KeyFile), filepath.Join(dir, PubFile)); err != nil {
 			t.Fatalf("GenerateKey: %v", err)
 		}
 		v, err := LoadVerifier(filepath.Join(dir, PubFile))
@@ -84,18 +84,18 @@ func TestGenerateKey(t *testing.T) {
 	})
 	t.Run("mismatched pair", func(t *testing.T) {
 		other := filepath.Join(t.TempDir(), "other")
-		if err := GenerateKey(other); err != nil {
+		if err := GenerateKey(filepath.Join(other, KeyFile), filepath.Join(other, PubFile)); err != nil {
 			t.Fatal(err)
 		}
 		copyFile(t, filepath.Join(other, PubFile), filepath.Join(dir, PubFile))
-		if err := GenerateKey(dir); !errors.Is(err, ErrKeyMismatch) {
+		if err := GenerateKey(filepath.Join(dir, KeyFile), filepath.Join(dir, PubFile)); !errors.Is(err, ErrKeyMismatch) {
 			t.Fatalf("got %v, want ErrKeyMismatch", err)
 		}
 	})
 	t.Run("public key alone", func(t *testing.T) {
 		lone := t.TempDir()
 		copyFile(t, filepath.Join(dir, PubFile), filepath.Join(lone, PubFile))
-		err := GenerateKey(lone)
+		err := GenerateKey(filepath.Join(lone, KeyFile), filepath.Join(lone, PubFile))
 		if !errors.Is(err, ErrBadKey) {
 			t.Fatalf("got %v, want ErrBadKey", err)
 		}
@@ -103,12 +103,31 @@ func TestGenerateKey(t *testing.T) {
 			t.Fatalf("GenerateKey wrote a private key that does not match the public key")
 		}
 	})
+	t.Run("private key in a directory of its own", func(t *testing.T) {
+		lab := t.TempDir()
+		keyPath, pubPath := filepath.Join(lab, "secrets", KeyFile), filepath.Join(lab, PubFile)
+		if err := GenerateKey(keyPath, pubPath); err != nil {
+			t.Fatal(err)
+		}
+		for path, want := range map[string]os.FileMode{filepath.Dir(keyPath): 0o700 | os.ModeDir, keyPath: 0o600, pubPath: 0o644} {
+			fi, err := os.Stat(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := fi.Mode() & (os.ModeDir | os.ModePerm); got != want {
+				t.Errorf("%s: got mode %v, want %v", path, got, want)
+			}
+		}
+		if _, err := os.Stat(filepath.Join(lab, KeyFile)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("a private key beside the public one: %v, want none", err)
+		}
+	})
 	t.Run("concurrent", func(t *testing.T) {
 		cdir := t.TempDir()
 		var wg sync.WaitGroup
 		errs := make([]error, 4)
 		for i := range errs {
-			wg.Go(func() { errs[i] = GenerateKey(cdir) })
+			wg.Go(func() { errs[i] = GenerateKey(filepath.Join(cdir, KeyFile), filepath.Join(cdir, PubFile)) })
 		}
 		wg.Wait()
 		for i, err := range errs {
@@ -116,7 +135,7 @@ func TestGenerateKey(t *testing.T) {
 				t.Fatalf("call %d: %v", i, err)
 			}
 		}
-		if err := GenerateKey(cdir); err != nil {
+		if err := GenerateKey(filepath.Join(cdir, KeyFile), filepath.Join(cdir, PubFile)); err != nil {
 			t.Fatalf("the pair left by concurrent calls does not match: %v", err)
 		}
 	})
@@ -135,7 +154,7 @@ func copyFile(tb testing.TB, from, to string) {
 
 func TestLoadSigner(t *testing.T) {
 	dir := t.TempDir()
-	if err := GenerateKey(dir); err != nil {
+	if err := GenerateKey(filepath.Join(dir, KeyFile), filepath.Join(dir, PubFile)); err != nil {
 		t.Fatal(err)
 	}
 	t.Run("readable by others", func(t *testing.T) {
@@ -227,6 +246,23 @@ func TestKeyID(t *testing.T) {
 	sum := sha256.Sum256(der)
 	if got, want := s.KeyID(), hex.EncodeToString(sum[:])[:16]; got != want {
 		t.Fatalf("got %s, want %s", got, want)
+	}
+}
+
+func TestVerify_Version1(t *testing.T) {
+	s := testSigner(t, 1)
+	r := sampleReport(t)
+	r.Version, r.ScenarioSHA256, r.Operator, r.WAL, r.Load.Failures = 1, "", nil, nil, nil
+	raw, err := marshalJSON(r.canonical(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Verify(signRaw(t, raw, s), s.Verifier())
+	if err != nil {
+		t.Fatalf("a signed version 1 report: got %v, want it verified", err)
+	}
+	if got.Version != 1 || got.Operator != nil {
+		t.Errorf("got version %d, operator %v; want 1 and none", got.Version, got.Operator)
 	}
 }
 

@@ -38,7 +38,8 @@ split_brain, promotions, integrity, tamper_detected).
   jumeau drill run earthquake-total --lab .lab/dr --report .lab/dr/drills
                                          run it on a local lab, measure, report
   jumeau drill history --dir .lab/dr/drills   past drills (--key drill.pub checks their signatures)
-  jumeau drill verify REPORT.json        check a report's signature
+  jumeau drill verify REPORT.json --key .lab/dr/drill.pub
+                                         check a report's signature (or pin --key-id SHA256)
 
 The format is documented in docs/drills.md.`,
 	}

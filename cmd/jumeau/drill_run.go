@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -22,25 +21,41 @@ import (
 )
 
 // loadScenario reads NAME|FILE: a file when one exists at that path (or
-// the argument looks like a path), else a built-in.
-func loadScenario(arg string) (*scenarios.Scenario, error) {
+// the argument looks like a path), else a built-in. It returns the
+// scenario and its source, the bytes the report's scenario_sha256 digests.
+func loadScenario(arg string) (*scenarios.Scenario, []byte, error) {
 	if _, err := os.Stat(arg); err == nil || strings.ContainsRune(arg, os.PathSeparator) || strings.HasSuffix(arg, ".yaml") || strings.HasSuffix(arg, ".yml") {
-		return scenarios.Load(arg)
+		f, err := os.Open(arg)
+		if err != nil {
+			return nil, nil, fmt.Errorf("scenarios: load: %w", err)
+		}
+		defer f.Close()
+		data, err := io.ReadAll(io.LimitReader(f, scenarios.MaxFileSize+1))
+		if err != nil {
+			return nil, nil, fmt.Errorf("scenarios: load %s: %w", arg, err)
+		}
+		s, err := scenarios.Parse(arg, data)
+		return s, data, err
 	}
 	s, err := scenarios.Builtin(arg)
 	if errors.Is(err, scenarios.ErrUnknownBuiltin) {
-		return nil, fmt.Errorf("%w (or give the path of a scenario file)", err)
+		return nil, nil, fmt.Errorf("%w (or give the path of a scenario file)", err)
 	}
-	return s, err
+	if err != nil {
+		return nil, nil, err
+	}
+	src, err := scenarios.BuiltinSource(arg)
+	return s, src, err
 }
 
 func newDrillRunCmd() *cobra.Command {
 	var labDir, reportDir, writesFile string
+	var primaries []string
 	var asJSON, keep, verbose, live bool
 	var scale float64
 	var cf clientFlags
 	cmd := &cobra.Command{
-		Use:   "run NAME|FILE [--lab DIR | --live (--lab DIR | --endpoint TWIN --ca CA --cert ADMIN.crt --key ADMIN.key)] [--json] [--report DIR] [--scale F] [--keep]",
+		Use:   "run NAME|FILE [--lab DIR | --live (--lab DIR | --endpoint TWIN --primary SITE --ca CA --cert ADMIN.crt --key ADMIN.key)] [--json] [--report DIR] [--scale F] [--keep]",
 		Short: "Run a drill on a lab (created if needed) and measure RPO, RTO and the scenario's checks",
 		Long: `Run a built-in scenario (jumeau drill list) or a scenario file on the lab in
 DIR, created with the scenario's topology if DIR has none. A load generator
@@ -54,9 +69,11 @@ expectations.
 
 Progress goes to standard error; the result table (or --json) to standard
 output. --report DIR saves the signed report.json and report.html in the
-drill history DIR (the drill key, drill.key and drill.pub, is created in
-the lab directory if absent). The exit status is 1 when a check failed
-(the report is still printed and saved), 2 when the drill could not run.
+drill history DIR; the drill key is created if absent: the private key in
+LAB/secrets/drill.key (0600), the public key, for auditors, in
+LAB/drill.pub. DIR must not hold the private key (use LAB/drills, not
+LAB). The exit status is 1 when a check failed (the report is still
+printed and saved), 2 when the drill could not run.
 
 --live runs the non-disruptive drill against a running deployment instead:
 the twin (the single --endpoint, with admin credentials, or the twin of
@@ -64,28 +81,43 @@ the twin (the single --endpoint, with admin credentials, or the twin of
 chain and state, promotes the clone in isolation (a cell of one on a
 loopback endpoint that knows no peer, with a copy of the keyring), times
 its first accepted write (RTO), and throws it away; replication never
-stops. The scenario's rto and integrity expectations are checked; the
-others need real faults (lab drills). With --report, the drill key is
-created in --key-dir.`,
+stops. Meanwhile at least 10 small marker keys are written through the
+primary (the sites of --lab, or --primary) in namespace jumeau-drill, and
+replication_continued passes only if the twin then returns every one the
+primary acknowledged. The scenario's rto and integrity expectations are
+checked; the others need real faults (lab drills). With --endpoint and
+--report, the drill key is drill.key and drill.pub in --key-dir (created
+if absent).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := loadScenario(args[0])
+			s, source, err := loadScenario(args[0])
 			if err != nil {
 				return err
 			}
-			if live {
-				c, err := liveClient(labDir, &cf, cmd.Flags().Changed("lab"))
+			// The drill key is checked before the drill runs, not after.
+			var signer *report.Signer
+			if reportDir != "" {
+				k, err := drillKeyOf(labDir, cf.keyDir, live, cmd.Flags().Changed("lab"))
 				if err != nil {
 					return err
 				}
-				defer c.Close()
+				if signer, err = k.signer(reportDir, cmd.ErrOrStderr()); err != nil {
+					return err
+				}
+			}
+			if live {
+				t, err := liveTargets(labDir, &cf, primaries, cmd.Flags().Changed("lab"))
+				if err != nil {
+					return err
+				}
+				defer t.close()
 				ctx, cancel := context.WithTimeout(cmd.Context(), cf.timeout)
 				defer cancel()
-				rep, err := runLiveDrill(ctx, c, s)
+				rep, err := runLiveDrill(ctx, t, s, source)
 				if err != nil {
 					return err
 				}
-				return finishDrill(cmd, rep, asJSON, reportDir, keyDir(labDir, cf.keyDir, cmd.Flags().Changed("lab")))
+				return finishDrill(cmd, rep, asJSON, reportDir, signer)
 			}
 			bin, err := os.Executable()
 			if err != nil {
@@ -96,18 +128,19 @@ created in --key-dir.`,
 				level = slog.LevelDebug
 			}
 			rep, err := drill.Run(cmd.Context(), drill.Options{
-				Dir: labDir, Binary: bin, Scenario: s, Scale: scale, Keep: keep, Version: version, WritesFile: writesFile,
+				Dir: labDir, Binary: bin, Scenario: s, ScenarioSource: source, Scale: scale, Keep: keep, Version: version, WritesFile: writesFile,
 				Progress: cmd.ErrOrStderr(),
 				Logger:   slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level})),
 			})
 			if err != nil {
 				return err
 			}
-			return finishDrill(cmd, rep, asJSON, reportDir, labDir)
+			return finishDrill(cmd, rep, asJSON, reportDir, signer)
 		},
 	}
 	cmd.Flags().BoolVar(&live, "live", false, "the live, non-disruptive drill on a running deployment's twin (see above)")
 	cmd.Flags().StringSliceVar(&cf.endpoints, "endpoint", nil, "with --live: the twin's API address host:port")
+	cmd.Flags().StringSliceVar(&primaries, "primary", nil, "with --live --endpoint: API address(es) of Monaco sites to write the replication markers through (same --ca/--cert/--key)")
 	cmd.Flags().StringVar(&cf.ca, "ca", "", "with --live --endpoint: CA certificate of the deployment")
 	cmd.Flags().StringVar(&cf.cert, "cert", "", "with --live --endpoint: admin certificate")
 	cmd.Flags().StringVar(&cf.key, "key", "", "with --live --endpoint: admin private key")
@@ -123,17 +156,22 @@ created in --key-dir.`,
 	return cmd
 }
 
-// keyDir is where the drill key lives: the lab directory, else --key-dir.
-func keyDir(labDir, flagDir string, labSet bool) string {
-	if flagDir != "" || !labSet {
-		return flagDir
+// drillKeyOf is where the drill key lives: the lab's (its secrets
+// directory and drill.pub), or --key-dir's for a live drill given
+// --endpoint.
+func drillKeyOf(labDir, keyDir string, live, labSet bool) (drillKey, error) {
+	switch {
+	case keyDir != "":
+		return dirDrillKey(keyDir), nil
+	case live && !labSet:
+		return drillKey{}, errors.New("drill run: --report needs a drill key: pass --key-dir DIR (drill.key and drill.pub are created there if absent; keep DIR out of the report directory)")
 	}
-	return labDir
+	return labDrillKey(labDir), nil
 }
 
-// finishDrill prints the report, saves it signed with --report, and maps
-// a failed check to exit status 1.
-func finishDrill(cmd *cobra.Command, rep *report.Report, asJSON bool, reportDir, keys string) error {
+// finishDrill prints the report, saves it signed by signer in the drill
+// history reportDir (if set), and maps a failed check to exit status 1.
+func finishDrill(cmd *cobra.Command, rep *report.Report, asJSON bool, reportDir string, signer *report.Signer) error {
 	out := cmd.OutOrStdout()
 	if asJSON {
 		if err := report.WriteJSON(out, rep); err != nil {
@@ -143,16 +181,6 @@ func finishDrill(cmd *cobra.Command, rep *report.Report, asJSON bool, reportDir,
 		printDrillResult(out, rep)
 	}
 	if reportDir != "" {
-		if keys == "" {
-			return errors.New("drill run: --report needs a drill key: pass --key-dir DIR (drill.key and drill.pub are created there if absent)")
-		}
-		if err := report.GenerateKey(keys); err != nil {
-			return err
-		}
-		signer, err := report.LoadSigner(filepath.Join(keys, report.KeyFile))
-		if err != nil {
-			return err
-		}
 		path, err := report.History{Dir: reportDir}.Save(rep, signer)
 		if err != nil {
 			return err
@@ -181,10 +209,16 @@ func printDrillResult(w io.Writer, r *report.Report) {
 	if r.Mode == report.ModeLive {
 		fmt.Fprintf(w, "  RTO   %d ms (promotion of an isolated clone of the twin, to its first accepted write)\n", r.RTOMs)
 		fmt.Fprintf(w, "  RPO   not measured: a live drill loses nothing by design (lab drills measure it)\n")
+		if r.Load.Sent > 0 {
+			fmt.Fprintf(w, "  markers  %d written through the primary, %d acknowledged, %d failed%s\n", r.Load.Sent, r.Load.Acked, r.Load.Failed, failuresText(r.Load.Failures))
+		}
 	} else {
 		fmt.Fprintf(w, "  RPO   %d acknowledged writes lost (%d B), window %d ms\n", r.RPO.LostWrites, r.RPO.LostBytes, r.RPO.WindowMs)
 		fmt.Fprintf(w, "  RTO   %d ms\n", r.RTOMs)
-		fmt.Fprintf(w, "  load  %d writes sent, %d acknowledged, %d failed\n", r.Load.Sent, r.Load.Acked, r.Load.Failed)
+		fmt.Fprintf(w, "  load  %d writes sent, %d acknowledged, %d failed%s\n", r.Load.Sent, r.Load.Acked, r.Load.Failed, failuresText(r.Load.Failures))
+	}
+	if o := r.Operator; o != nil {
+		fmt.Fprintf(w, "  run by %s (%s); scenario sha256 %s\n", o.Identity, o.Source, r.ScenarioSHA256)
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "  CHECK\tEXPECTED\tMEASURED\tRESULT")
@@ -199,6 +233,19 @@ func printDrillResult(w io.Writer, r *report.Report) {
 	for _, f := range r.Findings {
 		fmt.Fprintf(w, "  - %s\n", f)
 	}
+}
+
+// failuresText is " (12 connection_refused, 3 client_timeout)", or ""
+// without failures.
+func failuresText(fs []report.FailureCount) string {
+	if len(fs) == 0 {
+		return ""
+	}
+	var parts []string
+	for _, f := range fs {
+		parts = append(parts, fmt.Sprintf("%d %s", f.Count, f.Cause))
+	}
+	return " (" + strings.Join(parts, ", ") + ")"
 }
 
 // historyRow is one element of `drill history --json`.
@@ -277,67 +324,5 @@ func newDrillHistoryCmd() *cobra.Command {
 	cmd.Flags().StringVar(&key, "key", "", "verify every report with the drill public key(s) in this PEM file (drill.pub)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	_ = cmd.MarkFlagRequired("dir")
-	return cmd
-}
-
-// findPub looks for drill.pub in the directories above path.
-func findPub(path string) (string, error) {
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return "", err
-	}
-	for d := filepath.Dir(abs); ; d = filepath.Dir(d) {
-		p := filepath.Join(d, report.PubFile)
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
-		} else if !errors.Is(err, fs.ErrNotExist) {
-			return "", err
-		}
-		if d == filepath.Dir(d) {
-			return "", fmt.Errorf("no %s in the directories above %s: give the drill public key with --key PUB", report.PubFile, path)
-		}
-	}
-}
-
-func newDrillVerifyCmd() *cobra.Command {
-	var key string
-	cmd := &cobra.Command{
-		Use:   "verify REPORT [--key PUB]",
-		Short: "Check a signed drill report (report.json) against the drill public key",
-		Long: `Verify the signature of a report.json saved by drill run --report, with the
-drill public key in PUB (default: the first drill.pub found in the
-directories above REPORT, e.g. the lab directory). Exit status 1 when the
-report or its signature was altered or the key is not trusted.`,
-		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if key == "" {
-				p, err := findPub(args[0])
-				if err != nil {
-					return err
-				}
-				key = p
-			}
-			v, err := report.LoadVerifier(key)
-			if err != nil {
-				return err
-			}
-			data, err := os.ReadFile(args[0])
-			if err != nil {
-				return err
-			}
-			r, err := report.Verify(data, v)
-			if err != nil {
-				return &exitError{code: 1, err: fmt.Errorf("%s: %w", args[0], err)}
-			}
-			verdict := "passed"
-			if !r.Passed {
-				verdict = "failed"
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: signature verified with %s: drill %s of %s %s (RPO %d lost writes, RTO %d ms)\n",
-				args[0], key, r.Scenario, r.StartedAt.UTC().Format(time.RFC3339), verdict, r.RPO.LostWrites, r.RTOMs)
-			return nil
-		},
-	}
-	cmd.Flags().StringVar(&key, "key", "", "drill public key PEM file (drill.pub)")
 	return cmd
 }
