@@ -36,7 +36,7 @@ echo "== 4. drill history (signed with the drill key $LAB/drill.pub)"
 report=$(ls -1d "$REPORTS"/*/ 2>/dev/null | tail -n 1)
 if [ -n "$report" ]; then
   echo
-  echo "report: ${report}report.json (signed; check it: $BIN drill verify ${report}report.json)"
+  echo "report: ${report}report.json (signed; check it: $BIN drill verify --key $LAB/drill.pub ${report}report.json)"
   echo "        ${report}report.html (open it in a browser)"
 fi
 echo "(node logs under $LAB/nodes; the lab is stopped, its data kept: \`$BIN lab up --dir $LAB\` restarts it)"
