@@ -97,7 +97,7 @@ a copy of DIR/ca.crl next to it.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if len(certFiles) == 0 && len(serials) == 0 {
-				return fmt.Errorf("certs revoke: name what to revoke with --cert FILE or --serial HEX")
+				return usageErrorf("certs revoke: name what to revoke with --cert FILE or --serial HEX")
 			}
 			ca, err := pki.LoadCA(dir)
 			if err != nil {
@@ -120,7 +120,7 @@ a copy of DIR/ca.crl next to it.`,
 			for _, h := range serials {
 				n, ok := new(big.Int).SetString(strings.TrimPrefix(strings.ToLower(h), "0x"), 16)
 				if !ok || n.Sign() <= 0 {
-					return fmt.Errorf("certs revoke: --serial %q: want the certificate's serial number in hex (openssl x509 -noout -serial -in FILE)", h)
+					return usageErrorf("certs revoke: --serial %q: want the certificate's serial number in hex (openssl x509 -noout -serial -in FILE)", h)
 				}
 				revoke = append(revoke, n)
 				what = append(what, fmt.Sprintf("%x", n))

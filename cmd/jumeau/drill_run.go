@@ -222,6 +222,9 @@ func newDrillHistoryCmd() *cobra.Command {
 		Short: "List the drills of a drill history, newest first (verified with --key)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkHistoryDir(dir); err != nil {
+				return err
+			}
 			h := report.History{Dir: dir}
 			if key != "" {
 				v, err := report.LoadVerifier(key)
@@ -340,4 +343,22 @@ report or its signature was altered or the key is not trusted.`,
 	}
 	cmd.Flags().StringVar(&key, "key", "", "drill public key PEM file (drill.pub)")
 	return cmd
+}
+
+// checkHistoryDir refuses a drill history directory that is not given or
+// not there: an empty listing would read as "no drill ran".
+func checkHistoryDir(dir string) error {
+	if dir == "" {
+		return usageErrorf("drill history: --dir DIR is required: the directory drill run --report DIR saves reports in")
+	}
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("drill history: %s does not exist: pass the --report DIR of `jumeau drill run` (no drill has saved a report there yet)", dir)
+	case err != nil:
+		return fmt.Errorf("drill history: %w", err)
+	case !fi.IsDir():
+		return fmt.Errorf("drill history: %s is not a directory: pass the --report DIR of `jumeau drill run`", dir)
+	}
+	return nil
 }

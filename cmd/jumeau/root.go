@@ -14,7 +14,11 @@ func newRootCmd() *cobra.Command {
 		Long: `jumeau keeps a live, verifiable, encrypted digital twin of sensitive data.
 
 A Raft cell of primary sites commits every write to a quorum, seals values
-with per-namespace data keys and records them in a hash-chained WAL.`,
+with per-namespace data keys and records them in a hash-chained WAL.
+
+Exit status: 0 success; 1 what was asked failed (a node unreachable or
+refusing, a key missing, a file invalid); 2 the command line is wrong
+(unknown command or flag, wrong arguments, missing or conflicting flags).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -29,6 +33,7 @@ with per-namespace data keys and records them in a hash-chained WAL.`,
 		newDrillCmd(),
 		newVersionCmd(),
 	)
+	markUsageErrors(root)
 	return root
 }
 

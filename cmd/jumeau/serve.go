@@ -27,7 +27,7 @@ are an error.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if cfgFile == "" {
-				return fmt.Errorf("serve: --config FILE is required (see docs/config.md; `jumeau lab up` writes examples)")
+				return usageErrorf("serve: --config FILE is required (see docs/config.md; `jumeau lab up` writes examples)")
 			}
 			cfg, err := node.LoadConfig(cfgFile, v)
 			if err != nil {
