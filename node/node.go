@@ -34,6 +34,10 @@ import (
 // Version is set by the binary (ldflags) and reported in status.
 var Version = "dev"
 
+// Commit is the source revision of the binary, set by the binary like
+// Version and reported in jumeau_build_info.
+var Commit = "unknown"
+
 // Node is one running jumeau process.
 type Node struct {
 	cfg       Config

@@ -16,9 +16,6 @@ import (
 	"syscall"
 )
 
-// version is set at build time: -ldflags "-X main.version=..."
-var version = "dev"
-
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:])

@@ -7,7 +7,8 @@ import (
 )
 
 func newRootCmd() *cobra.Command {
-	node.Version = version
+	b := currentBuild()
+	node.Version, node.Commit = b.Version, b.Commit
 	root := &cobra.Command{
 		Use:   "jumeau",
 		Short: "Geo-redundant disaster-recovery replication: a Raft cell of Monaco sites and its Luxembourg twin",
@@ -35,16 +36,4 @@ refusing, a key missing, a file invalid); 2 the command line is wrong
 	)
 	markUsageErrors(root)
 	return root
-}
-
-func newVersionCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "version",
-		Short: "Print the version",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cmd.Println("jumeau", version)
-			return nil
-		},
-	}
 }
