@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"runtime"
 	"sync"
 	"time"
 
@@ -87,6 +88,7 @@ func isLoopback(hostport string) bool {
 // startMetrics registers the keyring's metrics and starts the metrics
 // listener if listen.metrics is set.
 func (n *Node) startMetrics() error {
+	n.reg.MustRegister(buildInfo())
 	if n.keys != nil {
 		n.reg.MustRegister(keyringCollectors(n.keys)...)
 	}
@@ -236,6 +238,18 @@ func (a *metricsAuth) refuse(reason, msg string, err error) {
 		attrs = append(attrs, "err", err)
 	}
 	a.logger.Warn("metrics listener: "+msg, attrs...)
+}
+
+// buildInfo is jumeau_build_info: always 1, labelled with what the binary
+// was built from, so that a dashboard shows which nodes run which build
+// (and joins it onto other series).
+func buildInfo() prometheus.Collector {
+	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "jumeau_build_info",
+		Help: "Always 1; the labels say which build this node runs (version, commit, go_version).",
+	}, []string{"version", "commit", "go_version"})
+	g.WithLabelValues(Version, Commit, runtime.Version()).Set(1)
+	return g
 }
 
 // keyringCollectors are the keyring file's metrics: an SRE alerts on a
