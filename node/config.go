@@ -551,9 +551,24 @@ func (c Config) cellConfig() replicator.Config {
 }
 
 // LoadConfig reads the YAML file at path (if not empty), then JUMEAU_*
-// environment variables, over DefaultConfig. Unknown keys are an error.
-// The v parameter may carry flag bindings; nil creates a fresh viper.
+// environment variables, over DefaultConfig, and validates the result.
+// Unknown keys are an error. The v parameter may carry flag bindings; nil
+// creates a fresh viper.
 func LoadConfig(path string, v *viper.Viper) (Config, error) {
+	cfg, err := DecodeConfig(path, v)
+	if err != nil {
+		return Config{}, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return Config{}, fmt.Errorf("config %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// DecodeConfig is LoadConfig without the validation: it fails only on a
+// file that does not read or parse, an unknown key or a value of the
+// wrong type.
+func DecodeConfig(path string, v *viper.Viper) (Config, error) {
 	if v == nil {
 		v = viper.New()
 	}
@@ -577,9 +592,6 @@ func LoadConfig(path string, v *viper.Viper) (Config, error) {
 	)))
 	if err != nil {
 		return Config{}, fmt.Errorf("config %s: %w (check the key names and value types against docs/config.md)", path, err)
-	}
-	if err := cfg.Validate(); err != nil {
-		return Config{}, fmt.Errorf("config %s: %w", path, err)
 	}
 	return cfg, nil
 }

@@ -108,9 +108,8 @@ func Start(cfg Config, opts Options) (n *Node, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("node: load TLS material: %w", err)
 	}
-	if mat.Identity.Name != cfg.Node.Name || string(mat.Identity.Role) != cfg.Node.Role || mat.Identity.Region != cfg.Node.Region {
-		return nil, fmt.Errorf("node: certificate %s is for %s, but the config says %s/%s/%s: issue a certificate for this node with `jumeau certs issue`",
-			cfg.TLS.Cert, mat.Identity, cfg.Node.Role, cfg.Node.Region, cfg.Node.Name)
+	if err := checkIdentity(cfg, mat.Identity); err != nil {
+		return nil, err
 	}
 	n.mat = mat
 	if err := os.MkdirAll(cfg.Node.DataDir, 0o700); err != nil {

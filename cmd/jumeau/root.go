@@ -25,6 +25,7 @@ refusing, a key missing, a file invalid); 2 the command line is wrong
 	}
 	root.AddCommand(
 		newServeCmd(),
+		newConfigCmd(),
 		newCertsCmd(),
 		newPutCmd(), newGetCmd(), newDelCmd(), newLsCmd(),
 		newStatusCmd(),
