@@ -99,6 +99,7 @@ func isLoopback(hostport string) bool {
 // listener if listen.metrics is set.
 func (n *Node) startMetrics() error {
 	n.reg.MustRegister(buildInfo())
+	n.reg.MustRegister(n.reloadCollectors()...)
 	if n.keys != nil {
 		n.reg.MustRegister(keyringCollectors(n.keys)...)
 	}
@@ -180,6 +181,7 @@ type metricsAuth struct {
 // refusal is counted under its reason; a client without one is refused
 // by require, past the probes.
 func (a *metricsAuth) tlsConfig(m *pki.Material) *tls.Config {
+	// ServerConfig presents m's current certificate: Reload applies here too.
 	c := m.ServerConfig()
 	c.ClientAuth, c.ClientCAs = tls.RequestClientCert, nil
 	c.VerifyConnection = func(cs tls.ConnectionState) error {

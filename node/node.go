@@ -62,6 +62,8 @@ type Node struct {
 	members   *transport.Members
 	mode      atomic.Value // string, see mode.go
 	restart   chan string  // Restarts
+	reloadMu  sync.Mutex   // one Reload at a time
+	reloads   *prometheus.CounterVec
 	done      chan struct{}
 	closeOnce sync.Once
 	closeErr  error
@@ -76,6 +78,9 @@ type Options struct {
 	// (its state machine halted after a storage failure); the program
 	// should stop, and its supervisor restart it.
 	OnFatal func(error)
+	// LogLevel, if set, is the level of Logger's handler: Reload sets it
+	// to the configuration file's log.level.
+	LogLevel *slog.LevelVar
 	// WriteLog, if set, is called every time this node's write gate lets
 	// a write through, before it is proposed and again before it is
 	// acknowledged, with the epoch it is accepted in (the history the

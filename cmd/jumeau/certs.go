@@ -254,11 +254,12 @@ func newCertsRevokeCmd() *cobra.Command {
 		Long: `Revoke certificates issued by the CA in DIR: their serial numbers are added
 to DIR/ca.crl, signed by the CA (entries already there are kept).
 
-A node reads the ca.crl next to its tls.ca file again whenever it changes,
-and refuses a revoked certificate on its next QUIC handshake and on every
-API request. QUIC connections already open stay up until they close (a
-restart of the node cuts them). Nodes whose CA file is not DIR/ca.crt need
-a copy of DIR/ca.crl next to it.`,
+A node reads the ca.crl next to its tls.ca file again whenever it changes
+(no restart or SIGHUP needed), refuses a revoked certificate on its next
+QUIC handshake and on every API request, and closes the QUIC connections
+of a revoked peer within a second. Nodes whose CA file is not DIR/ca.crt
+need a copy of DIR/ca.crl next to it; SIGHUP logs the list a node checks
+against.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if len(certFiles) == 0 && len(serials) == 0 {
