@@ -95,8 +95,8 @@ func isLoopback(hostport string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// startMetrics registers the keyring's metrics and starts the metrics
-// listener if listen.metrics is set.
+// startMetrics registers the build, reload and keyring metrics and starts
+// the metrics listener if listen.metrics is set.
 func (n *Node) startMetrics() error {
 	n.reg.MustRegister(buildInfo())
 	n.reg.MustRegister(n.reloadCollectors()...)

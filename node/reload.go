@@ -88,7 +88,7 @@ func (n *Node) Reload(next *Config, nextErr error) ReloadResult {
 	if next != nil {
 		r.Restart = changedKeys(n.cfg, *next)
 		if len(r.Restart) > 0 {
-			log.Warn("reload: these settings changed in the configuration file and take effect only when the node restarts", "keys", r.Restart)
+			log.Warn("reload: these settings changed in the configuration file and take effect only when the process restarts", "keys", r.Restart)
 		}
 	}
 	r.Cert, r.CertErr = n.mat.Reload()

@@ -74,7 +74,8 @@ show its failover section: the region epoch it knows and that epoch's primary
 (region/node), the lease (valid and when it expires on the primary's leader;
 granted and how long it still runs on the twin and the witness, with how long
 ago they last heard from the primary), whether it is fenced, the twin's lag as
-the cell leader measures it, and the twin's promotion state.`,
+the cell leader measures it, and the twin's promotion state. Exits 1 if a
+node did not answer (after printing every row, the unreachable ones too).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ts, err := cf.targets(true)
@@ -303,5 +304,5 @@ func unreachableErr(failed, total int) error {
 	case failed == total:
 		return &exitError{code: exitFailure, err: errors.New("no node answered")}
 	}
-	return &exitError{code: exitFailure, err: fmt.Errorf("%d of %d nodes did not answer (see the unreachable lines above)", failed, total)}
+	return &exitError{code: exitFailure, err: fmt.Errorf("%d of %d nodes did not answer (their rows say why)", failed, total)}
 }

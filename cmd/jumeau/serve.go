@@ -39,6 +39,11 @@ waiting for a restart.`,
 			if cfgFile == "" {
 				return usageErrorf("serve: --config FILE is required (see docs/config.md; `jumeau lab up` writes examples)")
 			}
+			// SIGHUP reloads (Go's default would end the process); one
+			// that comes during the start is handled once it is done.
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
 			cfg, err := node.LoadConfig(cfgFile, v)
 			if err != nil {
 				return err
@@ -46,10 +51,6 @@ waiting for a restart.`,
 			logger, level := newLogger(cfg.Log.Level, cfg.Log.Format, cmd.ErrOrStderr())
 			ctx, cancel := context.WithCancelCause(cmd.Context())
 			defer cancel(nil)
-			// SIGHUP reloads; without this it would end the process.
-			hup := make(chan os.Signal, 1)
-			signal.Notify(hup, syscall.SIGHUP)
-			defer signal.Stop(hup)
 			var writeLog func(epoch uint64, at time.Time)
 			if gateLog != "" {
 				// Fault tests: every write-gate pass, one line each (history/doc.go).
