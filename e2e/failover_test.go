@@ -472,7 +472,7 @@ type failoverRow struct {
 func failoverStatus(tb testing.TB, l *lab.Lab) []failoverRow {
 	tb.Helper()
 	so, se, code := runCLI(tb, "failover", "status", "--lab", l.Dir, "--json")
-	if code != 0 {
+	if code != 0 && code != 1 { // 1: a node did not answer; its row says so
 		tb.Fatalf("failover status --json: exit %d: %s", code, se)
 	}
 	var rows []failoverRow

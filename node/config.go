@@ -257,119 +257,145 @@ func DefaultConfig() Config {
 	}
 }
 
-// Validate reports the first invalid setting, naming its key and the fix.
-// What is required depends on node.role: sites and the twin hold data
-// (cell.sites, keyring.*), the witness only its epoch file.
+// Validate reports every invalid setting it finds, joined with
+// errors.Join, each naming its key and the fix. What is required depends
+// on node.role: sites and the twin hold data (cell.sites, keyring.*), the
+// witness only its epoch file. Checks that depend on a setting found
+// invalid (the role's own checks on a bad node.role or a missing
+// node.name or node.region, the peers' roles on a bad peers entry) wait
+// until it is fixed.
 func (c Config) Validate() error {
-	req := func(key, v string) error {
-		if strings.TrimSpace(v) == "" {
-			return fmt.Errorf("config: %s is required", key)
+	var errs []error
+	add := func(err error) {
+		if err != nil {
+			errs = append(errs, err)
 		}
-		return nil
 	}
 	for _, kv := range [][2]string{
 		{"node.name", c.Node.Name}, {"node.region", c.Node.Region}, {"node.data_dir", c.Node.DataDir},
 		{"listen.quic", c.Listen.QUIC}, {"listen.api", c.Listen.API},
 		{"tls.ca", c.TLS.CA}, {"tls.cert", c.TLS.Cert}, {"tls.key", c.TLS.Key},
 	} {
-		if err := req(kv[0], kv[1]); err != nil {
-			return err
+		if strings.TrimSpace(kv[1]) == "" {
+			add(fmt.Errorf("config: %s is required", kv[0]))
 		}
 	}
 	role, err := pki.ParseRole(c.Node.Role)
-	if err != nil {
-		return fmt.Errorf("config: node.role: %w", err)
-	}
-	switch role {
-	case pki.RoleSite, pki.RoleTwin, pki.RoleWitness:
-	default:
-		return fmt.Errorf("config: node.role %q: a node runs as site (the primary cell), twin (the Luxembourg copy) or witness (the third region's tie-breaker)", c.Node.Role)
+	switch {
+	case err != nil:
+		add(fmt.Errorf("config: node.role: %w", err))
+	case role != pki.RoleSite && role != pki.RoleTwin && role != pki.RoleWitness:
+		add(fmt.Errorf("config: node.role %q: a node runs as site (the primary cell), twin (the Luxembourg copy) or witness (the third region's tie-breaker)", c.Node.Role))
+		role = ""
 	}
 	if c.Listen.Pprof && c.Listen.Metrics == "" {
-		return errors.New("config: listen.pprof needs listen.metrics (pprof is served on the metrics listener)")
+		add(errors.New("config: listen.pprof needs listen.metrics (pprof is served on the metrics listener)"))
 	}
 	for _, a := range [][2]string{{"listen.quic", c.Listen.QUIC}, {"listen.api", c.Listen.API}, {"listen.metrics", c.Listen.Metrics}} {
 		if a[1] == "" {
 			continue
 		}
 		if _, _, err := net.SplitHostPort(a[1]); err != nil {
-			return fmt.Errorf("config: %s %q is not host:port (example: 127.0.0.1:7001)", a[0], a[1])
+			add(fmt.Errorf("config: %s %q is not host:port (example: 127.0.0.1:7001)", a[0], a[1]))
 		}
 	}
-	if err := c.validateMetricsListen(); err != nil {
-		return err
-	}
+	add(c.validateMetricsListen())
 	seen := map[string]bool{}
+	peersOK := true
 	for i, p := range c.Peers {
-		// A witness dials nobody: its peers entries only say who may
-		// connect, so they need no address.
-		if p.Name == "" || (p.Addr == "" && role != pki.RoleWitness) {
-			return fmt.Errorf("config: peers[%d] needs both name and addr", i)
+		if err := c.validatePeer(i, p, role, seen); err != nil {
+			add(err)
+			peersOK = false
 		}
-		if _, _, err := net.SplitHostPort(p.Addr); p.Addr != "" && err != nil {
-			return fmt.Errorf("config: peers[%d].addr %q is not host:port", i, p.Addr)
-		}
-		if seen[p.Name] {
-			return fmt.Errorf("config: peers[%d]: %q is listed twice", i, p.Name)
-		}
-		seen[p.Name] = true
-		if err := p.validateIdentity(); err != nil {
-			return fmt.Errorf("config: peers[%d] (%s): %w", i, p.Name, err)
+		if p.Name != "" {
+			seen[p.Name] = true
 		}
 	}
-	if err := c.validatePeerRoles(); err != nil {
-		return err
+	if peersOK {
+		add(c.validatePeerRoles())
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
-		return fmt.Errorf("config: log.level %q: use debug, info, warn or error", c.Log.Level)
+		add(fmt.Errorf("config: log.level %q: use debug, info, warn or error", c.Log.Level))
 	}
 	switch c.Log.Format {
 	case "json", "text":
 	default:
-		return fmt.Errorf("config: log.format %q: use json or text", c.Log.Format)
+		add(fmt.Errorf("config: log.format %q: use json or text", c.Log.Format))
 	}
 	if c.API.RequestTimeout <= 0 {
-		return errors.New("config: api.request_timeout must be > 0 (example: 10s)")
+		add(errors.New("config: api.request_timeout must be > 0 (example: 10s)"))
 	}
-	if err := c.validateDisk(); err != nil {
-		return err
+	add(c.validateDisk())
+	if role != "" && strings.TrimSpace(c.Node.Name) != "" && strings.TrimSpace(c.Node.Region) != "" {
+		errs = append(errs, c.validateRole(role, seen)...)
+	}
+	return errors.Join(errs...)
+}
+
+// validatePeer checks peers[i]; seen holds the names of the entries
+// before it.
+func (c Config) validatePeer(i int, p Peer, role pki.Role, seen map[string]bool) error {
+	// A witness dials nobody: its peers entries only say who may
+	// connect, so they need no address.
+	if p.Name == "" || (p.Addr == "" && role != pki.RoleWitness) {
+		return fmt.Errorf("config: peers[%d] needs both name and addr", i)
+	}
+	if _, _, err := net.SplitHostPort(p.Addr); p.Addr != "" && err != nil {
+		return fmt.Errorf("config: peers[%d].addr %q is not host:port", i, p.Addr)
+	}
+	if seen[p.Name] {
+		return fmt.Errorf("config: peers[%d]: %q is listed twice", i, p.Name)
+	}
+	if err := p.validateIdentity(); err != nil {
+		return fmt.Errorf("config: peers[%d] (%s): %w", i, p.Name, err)
+	}
+	return nil
+}
+
+// validateRole checks what node.role (valid) requires; peers holds the
+// names of the peers entries.
+func (c Config) validateRole(role pki.Role, peers map[string]bool) []error {
+	var errs []error
+	add := func(err error) {
+		if err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if err := c.API.Limits().Validate(); err != nil {
-		return fmt.Errorf("config: %w", err)
+		add(fmt.Errorf("config: %w", err))
 	}
 	if role == pki.RoleWitness {
-		if err := c.validateWitness(); err != nil {
-			return err
-		}
-		return c.validateFailover(role, seen)
+		add(c.validateWitness())
+		add(c.validateFailover(role, peers))
+		return errs
 	}
 	if len(c.Cell.Sites) == 0 {
-		return errors.New("config: cell.sites is empty: list the names of every Monaco site of the cell")
+		add(errors.New("config: cell.sites is empty: list the names of every Monaco site of the cell"))
 	}
 	if role == pki.RoleSite {
 		for _, s := range c.Cell.Sites {
-			if s != c.Node.Name && !seen[s] {
-				return fmt.Errorf("config: cell.sites names %q but peers has no address for it: add {name: %s, addr: host:port, role: site, region: %s} under peers", s, s, c.Node.Region)
+			if s != c.Node.Name && !peers[s] {
+				add(fmt.Errorf("config: cell.sites names %q but peers has no address for it: add {name: %s, addr: host:port, role: site, region: %s} under peers", s, s, c.Node.Region))
 			}
 		}
 	}
 	if c.Keyring.File == "" {
-		return errors.New("config: keyring.file is required (the namespace data keys, wrapped by the key-encryption key)")
+		add(errors.New("config: keyring.file is required (the namespace data keys, wrapped by the key-encryption key)"))
 	}
 	if c.Keyring.KEKFile == "" && c.Keyring.KEKEnv == "" {
-		return errors.New("config: set keyring.kek_file or keyring.kek_env (where the key-encryption key comes from)")
+		add(errors.New("config: set keyring.kek_file or keyring.kek_env (where the key-encryption key comes from)"))
 	}
-	if role == pki.RoleTwin {
-		err = c.validateTwin()
-	} else {
-		err = c.validateSite(seen)
+	if len(c.Cell.Sites) > 0 {
+		if role == pki.RoleTwin {
+			add(c.validateTwin())
+		} else {
+			add(c.validateSite(peers))
+		}
 	}
-	if err != nil {
-		return err
-	}
-	return c.validateFailover(role, seen)
+	add(c.validateFailover(role, peers))
+	return errs
 }
 
 // validateWitness checks what only a witness refuses: it holds no data, so
@@ -546,9 +572,24 @@ func (c Config) cellConfig() replicator.Config {
 }
 
 // LoadConfig reads the YAML file at path (if not empty), then JUMEAU_*
-// environment variables, over DefaultConfig. Unknown keys are an error.
-// The v parameter may carry flag bindings; nil creates a fresh viper.
+// environment variables, over DefaultConfig, and validates the result.
+// Unknown keys are an error. The v parameter may carry flag bindings; nil
+// creates a fresh viper.
 func LoadConfig(path string, v *viper.Viper) (Config, error) {
+	cfg, err := DecodeConfig(path, v)
+	if err != nil {
+		return Config{}, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return Config{}, fmt.Errorf("config %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// DecodeConfig is LoadConfig without the validation: it fails only on a
+// file that does not read or parse, an unknown key or a value of the
+// wrong type.
+func DecodeConfig(path string, v *viper.Viper) (Config, error) {
 	if v == nil {
 		v = viper.New()
 	}
@@ -572,9 +613,6 @@ func LoadConfig(path string, v *viper.Viper) (Config, error) {
 	)))
 	if err != nil {
 		return Config{}, fmt.Errorf("config %s: %w (check the key names and value types against docs/config.md)", path, err)
-	}
-	if err := cfg.Validate(); err != nil {
-		return Config{}, fmt.Errorf("config %s: %w", path, err)
 	}
 	return cfg, nil
 }

@@ -3,11 +3,13 @@ package node
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"runtime"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -18,8 +20,14 @@ import (
 	"github.com/monaco-sovereign/jumeau/pki"
 )
 
-// The metrics listener (listen.metrics) serves /metrics and, with
-// listen.pprof, Go's /debug/pprof/ handlers.
+// The metrics listener (listen.metrics) serves /metrics, /livez and
+// /readyz and, with listen.pprof, Go's /debug/pprof/ handlers.
+//
+// /livez and /readyz take no authentication, on plain HTTP and TLS alike,
+// so that a load balancer or an orchestrator's probe can ask: /livez
+// answers 200 while the process serves (503 once it is closing), /readyz
+// 200 while the node does its part (Readiness), else 503; both with a
+// small JSON document, and nothing about the data.
 //
 // Without listen.metrics_tls it speaks plain HTTP with no authentication:
 // whoever reaches the address reads the metrics (node names, roles, WAL
@@ -29,9 +37,12 @@ import (
 // Validate therefore refuses pprof on an address that is not loopback
 // unless metrics_tls is on.
 //
-// With listen.metrics_tls it speaks TLS 1.3 with the node's certificate
-// and requires a client certificate of the deployment's CA (verified,
-// revocation included, in the handshake). /metrics then takes the
+// With listen.metrics_tls it speaks TLS 1.3 with the node's certificate.
+// A client certificate, when one is sent, must be of the deployment's CA
+// (verified, revocation included, in the handshake: an untrusted one is
+// refused there). A client without a certificate completes the handshake
+// for the probes only: it is served /livez and /readyz, one request per
+// connection, and refused everything else. /metrics then takes the
 // auditor role, the least one there is: a client certificate would also
 // read and write every namespace through the API, an auditor's reads
 // status only, so a scraper's stolen credential is worth little.
@@ -84,9 +95,11 @@ func isLoopback(hostport string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// startMetrics registers the keyring's metrics and starts the metrics
-// listener if listen.metrics is set.
+// startMetrics registers the build, reload and keyring metrics and starts
+// the metrics listener if listen.metrics is set.
 func (n *Node) startMetrics() error {
+	n.reg.MustRegister(buildInfo())
+	n.reg.MustRegister(n.reloadCollectors()...)
 	if n.keys != nil {
 		n.reg.MustRegister(keyringCollectors(n.keys)...)
 	}
@@ -106,6 +119,8 @@ func (n *Node) startMetrics() error {
 		logs: ratelog.New(refusalLogEvery)}
 
 	mux := http.NewServeMux()
+	mux.Handle("GET /livez", probe(n.live))
+	mux.Handle("GET /readyz", probe(func() (bool, any) { r := n.Ready(); return r.Ready, r }))
 	mux.Handle("/metrics", ma.require(metricsRoles, promhttp.HandlerFor(n.reg, promhttp.HandlerOpts{})))
 	if l.Pprof {
 		mux.Handle("/debug/pprof/", ma.require(pprofRoles, http.HandlerFunc(pprof.Index)))
@@ -120,6 +135,7 @@ func (n *Node) startMetrics() error {
 	n.metrics = &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 5 * time.Second,
+		IdleTimeout:       time.Minute,
 		ErrorLog:          slog.NewLogLogger(ma.logger.Handler(), slog.LevelDebug),
 	}
 	if !l.MetricsTLS {
@@ -156,28 +172,62 @@ type metricsAuth struct {
 }
 
 // tlsConfig is the listener's TLS 1.3 configuration: the node's
-// certificate, and a client certificate verified against the deployment's
-// CA (chain, key usages, revocation) in the handshake. The certificate is
-// requested rather than required, and with no CA list (a client then
-// sends even a certificate of another CA), so that every refusal is
-// counted under its reason.
+// certificate, and a client certificate, if sent, verified against the
+// deployment's CA (chain, key usages, revocation) in the handshake. The
+// certificate is requested rather than required, and with no CA list (a
+// client then sends even a certificate of another CA), so that every
+// refusal is counted under its reason; a client without one is refused
+// by require, past the probes.
 func (a *metricsAuth) tlsConfig(m *pki.Material) *tls.Config {
-	return &tls.Config{
-		MinVersion:       tls.VersionTLS13,
-		Certificates:     []tls.Certificate{m.Certificate},
-		ClientAuth:       tls.RequestClientCert,
-		CurvePreferences: pki.CurvePreferences(),
-		VerifyConnection: func(cs tls.ConnectionState) error {
-			if len(cs.PeerCertificates) == 0 {
-				a.refuse(refusedNoCert, "a client presented no certificate: scrape with one from `jumeau certs issue --role auditor`", nil)
-				return fmt.Errorf("node: metrics listener: %w", pki.ErrNoPeerCert)
-			}
-			if _, err := pki.VerifyPeer(cs, a.pool); err != nil {
-				a.refuse(refusedUntrusted, "refused a client certificate", err)
-				return fmt.Errorf("node: metrics listener: %w", err)
-			}
-			return nil
-		},
+	// ServerConfig presents m's current certificate: Reload applies here too.
+	c := m.ServerConfig()
+	c.ClientAuth, c.ClientCAs = tls.RequestClientCert, nil
+	c.VerifyConnection = func(cs tls.ConnectionState) error {
+		if len(cs.PeerCertificates) == 0 {
+			return nil // the probes only (require)
+		}
+		if _, err := pki.VerifyPeer(cs, a.pool); err != nil {
+			a.refuse(refusedUntrusted, "refused a client certificate", err)
+			return fmt.Errorf("node: metrics listener: %w", err)
+		}
+		return nil
+	}
+	return c
+}
+
+// probe serves a health check: 200 with the JSON of doc while ok, else
+// 503. A client without a certificate (on the TLS listener) gets one
+// answer per connection.
+func probe(check func() (ok bool, doc any)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.TLS != nil && len(r.TLS.PeerCertificates) == 0 {
+			w.Header().Set("Connection", "close")
+		}
+		ok, doc := check()
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		if ok {
+			w.WriteHeader(http.StatusOK)
+		} else {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		_ = json.NewEncoder(w).Encode(doc)
+	})
+}
+
+// liveness is the answer of /livez.
+type liveness struct {
+	Alive bool   `json:"alive"`
+	Node  string `json:"node"`
+}
+
+// live reports whether the node is serving (not closing).
+func (n *Node) live() (bool, any) {
+	select {
+	case <-n.done:
+		return false, liveness{Node: n.cfg.Node.Name}
+	default:
+		return true, liveness{Alive: true, Node: n.cfg.Node.Name}
 	}
 }
 
@@ -190,9 +240,9 @@ func (a *metricsAuth) require(roles []pki.Role, h http.Handler) http.Handler {
 			return
 		}
 		if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
-			// The handshake refuses these; never serve one anyway.
-			a.refuse(refusedNoCert, "a request came without a client certificate", nil)
-			http.Error(w, "client certificate required", http.StatusUnauthorized)
+			a.refuse(refusedNoCert, "a client presented no certificate: scrape with one from `jumeau certs issue --role auditor`", nil)
+			w.Header().Set("Connection", "close")
+			http.Error(w, fmt.Sprintf("client certificate required: use one from `jumeau certs issue --role %s` (only /livez and /readyz are served without)", roles[0]), http.StatusUnauthorized)
 			return
 		}
 		leaf := r.TLS.PeerCertificates[0]
@@ -228,6 +278,18 @@ func (a *metricsAuth) refuse(reason, msg string, err error) {
 		attrs = append(attrs, "err", err)
 	}
 	a.logger.Warn("metrics listener: "+msg, attrs...)
+}
+
+// buildInfo is jumeau_build_info: always 1, labelled with what the binary
+// was built from, so that a dashboard shows which nodes run which build
+// (and joins it onto other series).
+func buildInfo() prometheus.Collector {
+	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "jumeau_build_info",
+		Help: "Always 1; the labels say which build this node runs (version, commit, go_version).",
+	}, []string{"version", "commit", "go_version"})
+	g.WithLabelValues(Version, Commit, runtime.Version()).Set(1)
+	return g
 }
 
 // keyringCollectors are the keyring file's metrics: an SRE alerts on a

@@ -151,11 +151,23 @@ func TestNode_MetricsTLS(t *testing.T) {
 		}
 	})
 	t.Run("no client certificate", func(t *testing.T) {
-		if code, _, err := get(t, scraper(t, pool, nil), base+"/metrics"); err == nil {
-			t.Fatalf("got status %d, want the handshake refused", code)
+		code, body, err := get(t, scraper(t, pool, nil), base+"/metrics")
+		if err != nil || code != http.StatusUnauthorized || strings.Contains(body, "jumeau_") || !strings.Contains(body, "--role auditor") {
+			t.Fatalf("got %d %q, %v, want 401 naming the auditor role, no metrics", code, body, err)
 		}
 		if got := refusedCount(t, n, "no_certificate"); got != 1 {
 			t.Errorf("refused no_certificate: got %v, want 1", got)
+		}
+		if code, _, err := get(t, scraper(t, pool, nil), base+"/debug/pprof/"); err != nil || code != http.StatusUnauthorized {
+			t.Errorf("pprof: got %d, %v, want 401", code, err)
+		}
+	})
+	t.Run("probes need no certificate", func(t *testing.T) {
+		for _, path := range []string{"/livez", "/readyz"} {
+			code, body, err := get(t, scraper(t, pool, nil), base+path)
+			if err != nil || code != http.StatusOK || strings.Contains(body, "jumeau_") {
+				t.Errorf("%s: got %d %q, %v, want 200 and no metrics", path, code, body, err)
+			}
 		}
 	})
 	t.Run("certificate of a foreign CA", func(t *testing.T) {

@@ -34,6 +34,10 @@ import (
 // Version is set by the binary (ldflags) and reported in status.
 var Version = "dev"
 
+// Commit is the source revision of the binary, set by the binary like
+// Version and reported in jumeau_build_info.
+var Commit = "unknown"
+
 // Node is one running jumeau process.
 type Node struct {
 	cfg       Config
@@ -58,6 +62,8 @@ type Node struct {
 	members   *transport.Members
 	mode      atomic.Value // string, see mode.go
 	restart   chan string  // Restarts
+	reloadMu  sync.Mutex   // one Reload at a time
+	reloads   *prometheus.CounterVec
 	done      chan struct{}
 	closeOnce sync.Once
 	closeErr  error
@@ -72,6 +78,9 @@ type Options struct {
 	// (its state machine halted after a storage failure); the program
 	// should stop, and its supervisor restart it.
 	OnFatal func(error)
+	// LogLevel, if set, is the level of Logger's handler: Reload sets it
+	// to the configuration file's log.level.
+	LogLevel *slog.LevelVar
 	// WriteLog, if set, is called every time this node's write gate lets
 	// a write through, before it is proposed and again before it is
 	// acknowledged, with the epoch it is accepted in (the history the
@@ -104,9 +113,8 @@ func Start(cfg Config, opts Options) (n *Node, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("node: load TLS material: %w", err)
 	}
-	if mat.Identity.Name != cfg.Node.Name || string(mat.Identity.Role) != cfg.Node.Role || mat.Identity.Region != cfg.Node.Region {
-		return nil, fmt.Errorf("node: certificate %s is for %s, but the config says %s/%s/%s: issue a certificate for this node with `jumeau certs issue`",
-			cfg.TLS.Cert, mat.Identity, cfg.Node.Role, cfg.Node.Region, cfg.Node.Name)
+	if err := checkIdentity(cfg, mat.Identity); err != nil {
+		return nil, err
 	}
 	n.mat = mat
 	if err := os.MkdirAll(cfg.Node.DataDir, 0o700); err != nil {

@@ -231,7 +231,7 @@ func (ca *CA) IssueFiles(dir string, id Identity, hosts []string, validity time.
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", "", fmt.Errorf("issue files for %s: %w", id, err)
 	}
-	certFile, keyFile = filepath.Join(dir, id.Name+".crt"), filepath.Join(dir, id.Name+".key")
+	certFile, keyFile = IssuedFiles(dir, id.Name)
 	if err := writeAtomic(keyFile, keyPEM, 0o600); err != nil {
 		return "", "", fmt.Errorf("issue files for %s: %w", id, err)
 	}
@@ -239,6 +239,12 @@ func (ca *CA) IssueFiles(dir string, id Identity, hosts []string, validity time.
 		return "", "", fmt.Errorf("issue files for %s: %w", id, err)
 	}
 	return certFile, keyFile, nil
+}
+
+// IssuedFiles are the files IssueFiles writes for the holder name in dir:
+// dir/<name>.crt and dir/<name>.key.
+func IssuedFiles(dir, name string) (certFile, keyFile string) {
+	return filepath.Join(dir, name+".crt"), filepath.Join(dir, name+".key")
 }
 
 // ParseCertificatesPEM parses every CERTIFICATE block of data, in order. Other

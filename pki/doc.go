@@ -66,4 +66,17 @@
 // verify the peer chain against the deployment CA (mutual TLS); VerifyPeer
 // turns a verified peer chain into an Identity and CheckRole checks its role
 // against what an endpoint accepts.
+//
+// # Rotation
+//
+// The configs of a Material present its current certificate at each
+// handshake (tls.Config GetCertificate and GetClientCertificate), not a
+// copy made with the config. Material.Reload reads the certificate and key
+// files LoadTLS read again, checks them as LoadTLS does and for the same
+// Identity (ErrIdentityChanged), and makes them current; connections
+// already open keep the certificate they were made with. A pair that
+// fails any check is refused and the current one stays. IssueFiles
+// writes the key before the certificate: a Reload between the two sees a
+// mismatched pair (ErrKeyMismatch) and keeps the current one; the next
+// Reload takes the new pair.
 package pki

@@ -42,6 +42,13 @@ var (
 	// ErrValidity is returned for a certificate validity that is not
 	// positive or that outlives the CA.
 	ErrValidity = errors.New("pki: invalid validity")
+	// ErrIdentityChanged is returned by Material.Reload for a certificate
+	// of another identity than the one loaded first: a node's identity
+	// (its name, role and region) does not change while it runs.
+	ErrIdentityChanged = errors.New("pki: reloaded certificate carries another identity")
+	// ErrNotReloadable is returned by Material.Reload for a Material that
+	// LoadTLS did not make (it has no files to read again).
+	ErrNotReloadable = errors.New("pki: TLS material was not loaded from files")
 )
 
 // Role is what a node or user is allowed to be in a deployment. It is carried

@@ -194,3 +194,34 @@ func (s *crlSource) load() (map[string]bool, error) {
 	}
 	return s.revoked, nil
 }
+
+// CRLInfo describes the revocation list a CA pool is checked against.
+type CRLInfo struct {
+	// File is the ca.crl next to the CA file ("" for a pool LoadTLS did
+	// not make: no list is checked).
+	File string `json:"file,omitempty"`
+	// Present is false while the file does not exist (nothing revoked).
+	Present bool `json:"present"`
+	// Revoked is how many serial numbers the list holds.
+	Revoked int `json:"revoked"`
+}
+
+// RevocationList reads the revocation list of pool again if the file
+// changed, as every verification does, and describes it. An invalid file
+// is ErrBadCRL: every certificate is refused until it is fixed.
+func RevocationList(pool *x509.CertPool) (CRLInfo, error) {
+	if pool == nil {
+		return CRLInfo{}, nil
+	}
+	v, ok := crlSources.Load(weak.Make(pool))
+	if !ok {
+		return CRLInfo{}, nil
+	}
+	src := v.(*crlSource)
+	revoked, err := src.load()
+	info := CRLInfo{File: src.path, Revoked: len(revoked)}
+	if _, serr := os.Stat(src.path); serr == nil {
+		info.Present = true
+	}
+	return info, err
+}

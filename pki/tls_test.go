@@ -218,7 +218,7 @@ func TestMaterial_ServerConfig(t *testing.T) {
 	})
 	t.Run("no-client-cert", func(t *testing.T) {
 		cfg := siteB.ClientConfig("")
-		cfg.Certificates = nil
+		cfg.GetClientCertificate = nil
 		_, _, srvErr, _ := handshake(t, siteA.ServerConfig(), cfg)
 		if srvErr == nil {
 			t.Fatal("server accepted a client without certificate")

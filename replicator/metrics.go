@@ -30,7 +30,7 @@ func newMetrics(c *Cell, reg prometheus.Registerer) *metrics {
 		}, []string{"op"}),
 		writes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "jumeau_cell_writes_total",
-			Help: "Writes handled by this site, by op and result (ok, not_leader, no_leader, timeout, bad_request, error).",
+			Help: "Writes handled by this site, by op (put, delete, key) and result (ok, not_leader, no_leader, timeout, bad_request, twin_unconfirmed, rpo_exceeded, error).",
 		}, []string{"op", "result"}),
 		leaderChanges: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "jumeau_cell_leader_changes_total",
@@ -45,6 +45,12 @@ func newMetrics(c *Cell, reg prometheus.Registerer) *metrics {
 			Help:    "Writes packed into one Raft entry by the leader's group commit.",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 10),
 		}),
+	}
+	for _, op := range writeOps() {
+		m.commitLatency.WithLabelValues(op.String())
+		for _, r := range writeResults() {
+			m.writes.WithLabelValues(op.String(), string(r))
+		}
 	}
 	gauge := func(name, help string, f func() float64) prometheus.Collector {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f)
@@ -90,26 +96,100 @@ func (m *metrics) unregister() {
 }
 
 func (m *metrics) observeWrite(op wal.Op, start time.Time, err error) {
-	result := "ok"
+	result := writeOK
 	switch {
 	case err == nil:
 		m.commitLatency.WithLabelValues(op.String()).Observe(time.Since(start).Seconds())
 	case errors.Is(err, ErrNotLeader):
-		result = "not_leader"
+		result = writeNotLeader
 	case errors.Is(err, ErrNoLeader):
-		result = "no_leader"
+		result = writeNoLeader
 	case errors.Is(err, ErrTimeout):
-		result = "timeout"
+		result = writeTimeout
 	case errors.Is(err, ErrBadRequest):
-		result = "bad_request"
+		result = writeBadRequest
 	case errors.Is(err, ErrTwinUnconfirmed):
-		result = "twin_unconfirmed"
+		result = writeTwinUnconfirmed
 	case errors.Is(err, ErrRPOExceeded):
-		result = "rpo_exceeded"
+		result = writeRPOExceeded
 	default:
-		result = "error"
+		result = writeError
 	}
-	m.writes.WithLabelValues(op.String(), result).Inc()
+	m.writes.WithLabelValues(op.String(), string(result)).Inc()
+}
+
+// The label values of the replicator's metric vectors. Every series of
+// every known value exists from the start (at 0), so that rates and
+// alert rules see it before the first event.
+
+// writeResult is the result label of jumeau_cell_writes_total.
+type writeResult string
+
+// Results of a write.
+const (
+	writeOK              writeResult = "ok"
+	writeNotLeader       writeResult = "not_leader"
+	writeNoLeader        writeResult = "no_leader"
+	writeTimeout         writeResult = "timeout"
+	writeBadRequest      writeResult = "bad_request"
+	writeTwinUnconfirmed writeResult = "twin_unconfirmed"
+	writeRPOExceeded     writeResult = "rpo_exceeded"
+	writeError           writeResult = "error"
+)
+
+func writeResults() []writeResult {
+	return []writeResult{writeOK, writeNotLeader, writeNoLeader, writeTimeout, writeBadRequest, writeTwinUnconfirmed, writeRPOExceeded, writeError}
+}
+
+// writeOps are the op label values of jumeau_cell_writes_total and
+// jumeau_cell_commit_latency_seconds.
+func writeOps() []wal.Op { return []wal.Op{wal.OpPut, wal.OpDelete, wal.OpKey} }
+
+// sessionEnd is the reason label of jumeau_ship_session_errors_total.
+type sessionEnd string
+
+// Why a ship stream ended.
+const (
+	sessionError          sessionEnd = "error"
+	sessionRefused        sessionEnd = "refused"
+	sessionDiverged       sessionEnd = "diverged"
+	sessionLeadershipLost sessionEnd = "leadership_lost"
+)
+
+func sessionEnds() []sessionEnd {
+	return []sessionEnd{sessionError, sessionRefused, sessionDiverged, sessionLeadershipLost}
+}
+
+// guardAction is the action label of jumeau_rpo_guard_actions_total.
+type guardAction string
+
+// What the RPO guard did to a write.
+const (
+	guardAlerted   guardAction = "alerted"
+	guardThrottled guardAction = "throttled"
+	guardBlocked   guardAction = "blocked"
+)
+
+func guardActionValues() []guardAction {
+	return []guardAction{guardAlerted, guardThrottled, guardBlocked}
+}
+
+// refusalReason is the reason label of jumeau_twin_refused_total.
+type refusalReason string
+
+// Why the twin refused shipped data.
+const (
+	refusedChain    refusalReason = "chain"
+	refusedCorrupt  refusalReason = "corrupt"
+	refusedGap      refusalReason = "gap"
+	refusedEpoch    refusalReason = "epoch"
+	refusedSender   refusalReason = "sender"
+	refusedProtocol refusalReason = "protocol"
+	refusedSnapshot refusalReason = "snapshot"
+)
+
+func refusalReasons() []refusalReason {
+	return []refusalReason{refusedChain, refusedCorrupt, refusedGap, refusedEpoch, refusedSender, refusedProtocol, refusedSnapshot}
 }
 
 // collectors registers and unregisters a set of collectors.
@@ -182,6 +262,12 @@ func newShipMetrics(s *shipper, reg prometheus.Registerer) *shipMetrics {
 		ackedIndex: prometheus.NewGauge(prometheus.GaugeOpts{Name: "jumeau_ship_acked_index", Help: "Last WAL index the twin acknowledged as durable."}),
 		diverged:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "jumeau_ship_diverged", Help: "1 if the twin's WAL diverges from this leader's (shipping stopped)."}),
 	}
+	for _, r := range sessionEnds() {
+		m.sessionErrors.WithLabelValues(string(r))
+	}
+	for _, a := range guardActionValues() {
+		m.guardActions.WithLabelValues(string(a))
+	}
 	active := func(f func(lagInfo) float64) func() float64 {
 		return func() float64 {
 			s.mu.Lock()
@@ -238,6 +324,9 @@ func newTwinMetrics(t *Twin, reg prometheus.Registerer) *twinMetrics {
 			Help:    "Time to verify, store and fsync one group of received batches on the twin.",
 			Buckets: prometheus.ExponentialBuckets(0.0002, 2, 14),
 		}),
+	}
+	for _, r := range refusalReasons() {
+		m.refused.WithLabelValues(string(r))
 	}
 	m.add(m.records, m.bytes, m.snapshots, m.refused, m.commitLatency,
 		gaugeFunc("jumeau_twin_alarm", "1 once the twin refused shipped data (see status; stays set until restart).", func() float64 {

@@ -95,17 +95,17 @@ func (s *shipper) run() {
 			return
 		}
 		if err != nil {
-			reason := "error"
+			reason := sessionError
 			switch {
 			case errors.Is(err, ErrDiverged):
-				reason = "diverged"
+				reason = sessionDiverged
 			case errors.Is(err, ErrRefused):
-				reason = "refused"
+				reason = sessionRefused
 			case errors.Is(err, errNotLeaderAnymore):
-				reason = "leadership_lost"
+				reason = sessionLeadershipLost
 			}
-			s.m.sessionErrors.WithLabelValues(reason).Inc()
-			if reason != "leadership_lost" {
+			s.m.sessionErrors.WithLabelValues(string(reason)).Inc()
+			if reason != sessionLeadershipLost {
 				s.logger.Warn("shipping to the twin stopped; retrying", "err", err, "retry_in", backoff)
 			}
 		}
@@ -650,13 +650,13 @@ func (s *shipper) guard(ctx context.Context) error {
 	switch s.cfg.RPOGuard {
 	case GuardBlock:
 		if li.seconds > rpo {
-			s.m.guardActions.WithLabelValues("blocked").Inc()
+			s.m.guardActions.WithLabelValues(string(guardBlocked)).Inc()
 			return fmt.Errorf("twin %s lags %.1fs (%d records), past sla.rpo %s: %w", s.cfg.Twin, li.seconds, li.records, s.cfg.RPO, ErrRPOExceeded)
 		}
 	case GuardThrottle:
 		frac := min(1, (li.seconds-rpo/2)/(rpo/2))
 		d := time.Duration(frac * float64(MaxThrottle))
-		s.m.guardActions.WithLabelValues("throttled").Inc()
+		s.m.guardActions.WithLabelValues(string(guardThrottled)).Inc()
 		t := time.NewTimer(d)
 		defer t.Stop()
 		select {
@@ -673,7 +673,7 @@ func (s *shipper) guard(ctx context.Context) error {
 		}
 		s.mu.Unlock()
 		if alert {
-			s.m.guardActions.WithLabelValues("alerted").Inc()
+			s.m.guardActions.WithLabelValues(string(guardAlerted)).Inc()
 			s.logger.Warn("twin lag exceeds the RPO budget", "lag_seconds", li.seconds, "lag_records", li.records, "rpo", s.cfg.RPO, "guard", s.cfg.RPOGuard)
 		}
 	}

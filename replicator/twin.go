@@ -141,14 +141,14 @@ func (t *Twin) serve() {
 
 // refusal is a check a shipped batch or stream failed.
 type refusal struct {
-	reason string // metric label
+	reason refusalReason // metric label
 	err    error
 }
 
 func (r *refusal) Error() string { return r.err.Error() }
 func (r *refusal) Unwrap() error { return r.err }
 
-func refuse(reason string, format string, args ...any) *refusal {
+func refuse(reason refusalReason, format string, args ...any) *refusal {
 	return &refusal{reason: reason, err: fmt.Errorf("%w: "+format, append([]any{ErrRefused}, args...)...)}
 }
 
@@ -159,8 +159,8 @@ func (t *Twin) raise(peer pki.Identity, r *refusal) {
 	t.alarm = fmt.Sprintf("%s (from %s)", r.err, peer)
 	t.alarmTime = time.Now()
 	t.mu.Unlock()
-	t.m.refused.WithLabelValues(r.reason).Inc()
-	t.logger.Error("ALARM: twin refused shipped data; nothing of it was stored", "peer", peer.String(), "reason", r.reason, "err", r.err)
+	t.m.refused.WithLabelValues(string(r.reason)).Inc()
+	t.logger.Error("ALARM: twin refused shipped data; nothing of it was stored", "peer", peer.String(), "reason", string(r.reason), "err", r.err)
 }
 
 func (t *Twin) handle(st *transport.Stream) {
@@ -178,7 +178,7 @@ func (t *Twin) handle(st *transport.Stream) {
 	// Senders are the primary cell's sites or, after a promotion, the
 	// promoted twin shipping to the sites of the region it replaced.
 	if (peer.Role != pki.RoleSite && peer.Role != pki.RoleTwin) || peer.Region != t.cfg.PrimaryRegion || !slices.Contains(t.cfg.Sites, peer.Name) {
-		r := refuse("sender", "%s is not a primary node allowed to ship here (%s region, senders %v)", peer, t.cfg.PrimaryRegion, t.cfg.Sites)
+		r := refuse(refusedSender, "%s is not a primary node allowed to ship here (%s region, senders %v)", peer, t.cfg.PrimaryRegion, t.cfg.Sites)
 		t.raise(peer, r)
 		sendErr(shipErrRefused, r)
 		return
@@ -191,7 +191,7 @@ func (t *Twin) handle(st *transport.Stream) {
 	}
 	var hello shipHello
 	if fr.Type != frameShipHello || fr.Unmarshal(&hello) != nil || hello.Version != shipVersion || hello.Sender != peer.Name {
-		r := refuse("protocol", "bad hello (frame type %d, version %d, sender %q)", fr.Type, hello.Version, hello.Sender)
+		r := refuse(refusedProtocol, "bad hello (frame type %d, version %d, sender %q)", fr.Type, hello.Version, hello.Sender)
 		t.raise(peer, r)
 		sendErr(shipErrRefused, r)
 		return
@@ -201,7 +201,7 @@ func (t *Twin) handle(st *transport.Stream) {
 	epoch := max(t.epoch, t.cfg.SenderEpoch)
 	t.mu.Unlock()
 	if hello.Epoch < epoch {
-		r := refuse("epoch", "sender is in epoch %d, the twin in %d", hello.Epoch, epoch)
+		r := refuse(refusedEpoch, "sender is in epoch %d, the twin in %d", hello.Epoch, epoch)
 		t.raise(peer, r)
 		sendErr(shipErrRefused, r)
 		return
@@ -270,10 +270,10 @@ func (t *Twin) handle(st *transport.Stream) {
 					err = errors.New("malformed error frame")
 				}
 			default:
-				err = refuse("protocol", "unexpected frame type %d", fr.Type)
+				err = refuse(refusedProtocol, "unexpected frame type %d", fr.Type)
 			}
 			if err != nil && !errors.As(err, new(*refusal)) && fr.Type != frameShipError {
-				err = refuse("protocol", "frame type %d does not decode: %v", fr.Type, err)
+				err = refuse(refusedProtocol, "frame type %d does not decode: %v", fr.Type, err)
 			}
 			sf.err = err
 			select {
@@ -395,7 +395,7 @@ func (t *Twin) receive(ctx context.Context, enc *transport.Encoder, frames <-cha
 					t.noteSender(pending.hb.PrimaryLast, pending.hb.Sent)
 					t.noteLag(pending.hb.LagRecords, pending.hb.LagAge)
 				} else {
-					return refuse("protocol", "frame type %d in the middle of records", pending.typ)
+					return refuse(refusedProtocol, "frame type %d in the middle of records", pending.typ)
 				}
 			}
 		case frameShipSnapBegin:
@@ -407,7 +407,7 @@ func (t *Twin) receive(ctx context.Context, enc *transport.Encoder, frames <-cha
 				return err
 			}
 		default:
-			return refuse("protocol", "unexpected frame type %d", sf.typ)
+			return refuse(refusedProtocol, "unexpected frame type %d", sf.typ)
 		}
 	}
 }
@@ -486,27 +486,27 @@ func (t *Twin) apply(group []*shipRecords) (uint64, [32]byte, error) {
 	}
 	for _, m := range group {
 		if m.Epoch < epoch {
-			return drop(refuse("epoch", "frame of epoch %d, the twin is in epoch %d", m.Epoch, epoch))
+			return drop(refuse(refusedEpoch, "frame of epoch %d, the twin is in epoch %d", m.Epoch, epoch))
 		}
 		recs, err := unpackRecords(m)
 		if err != nil {
-			return drop(refuse("corrupt", "records frame from index %d: %v", m.First, err))
+			return drop(refuse(refusedCorrupt, "records frame from index %d: %v", m.First, err))
 		}
 		if recs[0].Index != m.First {
-			return drop(refuse("protocol", "frame says it starts at %d, its first record is %d", m.First, recs[0].Index))
+			return drop(refuse(refusedProtocol, "frame says it starts at %d, its first record is %d", m.First, recs[0].Index))
 		}
 		for i := range recs {
 			rec := &recs[i]
 			if rec.Epoch < epoch || rec.Epoch > m.Epoch {
-				return drop(refuse("epoch", "record %d of epoch %d outside %d..%d", rec.Index, rec.Epoch, epoch, m.Epoch))
+				return drop(refuse(refusedEpoch, "record %d of epoch %d outside %d..%d", rec.Index, rec.Epoch, epoch, m.Epoch))
 			}
 			if err := w.StageVerified(b, *rec); err != nil {
-				reason := "corrupt"
+				reason := refusedCorrupt
 				switch {
 				case errors.Is(err, wal.ErrGap):
-					reason = "gap"
+					reason = refusedGap
 				case errors.Is(err, wal.ErrChainBroken):
-					reason = "chain"
+					reason = refusedChain
 				}
 				return drop(refuse(reason, "%v", err))
 			}
@@ -563,17 +563,17 @@ func (t *Twin) restore(ctx context.Context, begin *shipSnapBegin, frames <-chan 
 	}
 	w := t.deps.WAL
 	if last, _ := w.Last(); begin.Index <= last {
-		return 0, [32]byte{}, refuse("snapshot", "snapshot at index %d would roll back the twin, which holds up to %d", begin.Index, last)
+		return 0, [32]byte{}, refuse(refusedSnapshot, "snapshot at index %d would roll back the twin, which holds up to %d", begin.Index, last)
 	}
 	t.mu.Lock()
 	epoch := t.epoch
 	t.mu.Unlock()
 	if begin.Epoch < epoch {
-		return 0, [32]byte{}, refuse("epoch", "snapshot of epoch %d, the twin is in epoch %d", begin.Epoch, epoch)
+		return 0, [32]byte{}, refuse(refusedEpoch, "snapshot of epoch %d, the twin is in epoch %d", begin.Epoch, epoch)
 	}
 	wantHash, err := hash32(begin.Hash)
 	if err != nil {
-		return 0, [32]byte{}, refuse("protocol", "snapshot begin: %v", err)
+		return 0, [32]byte{}, refuse(refusedProtocol, "snapshot begin: %v", err)
 	}
 	t.logger.Info("restoring a state snapshot from the primary", "anchor", begin.Index)
 	r := &frameChunkReader{ctx: ctx, frames: frames}
@@ -604,7 +604,7 @@ func (t *Twin) restore(ctx context.Context, begin *shipSnapBegin, frames <-chan 
 			return 0, [32]byte{}, fmt.Errorf("receive snapshot: %w", r.err)
 		}
 		if errors.As(err, &rf) || errors.Is(err, ErrBadSnapshot) || errors.Is(err, wal.ErrCorrupt) || errors.Is(err, wal.ErrChainBroken) {
-			return 0, [32]byte{}, refuse("snapshot", "%v", err)
+			return 0, [32]byte{}, refuse(refusedSnapshot, "%v", err)
 		}
 		return 0, [32]byte{}, fmt.Errorf("receive snapshot: %w", err)
 	}
@@ -667,7 +667,7 @@ func (r *frameChunkReader) read(p []byte) (int, error) {
 			case frameShipSnapEnd:
 				r.ended = true
 			default:
-				return 0, refuse("protocol", "frame type %d inside a snapshot", f.typ)
+				return 0, refuse(refusedProtocol, "frame type %d inside a snapshot", f.typ)
 			}
 		}
 	}

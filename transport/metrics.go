@@ -58,8 +58,21 @@ func newMetrics(node string) *metrics {
 	}
 	m.handshakeFailures.WithLabelValues("in")
 	m.handshakeFailures.WithLabelValues("out")
+	for _, r := range []dialResult{dialOK, dialError, dialMismatch} {
+		m.dials.WithLabelValues(string(r))
+	}
 	return m
 }
+
+// dialResult is the result label of jumeau_transport_dials_total.
+type dialResult string
+
+// Results of an outgoing connection attempt.
+const (
+	dialOK       dialResult = "ok"
+	dialError    dialResult = "error"
+	dialMismatch dialResult = "mismatch" // reached another node than the one dialed
+)
 
 func (m *metrics) collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.opened, m.accepted, m.refused, m.handshakeFailures, m.dials, m.peersRefused, m.conns, m.bytesSent, m.bytesReceived}

@@ -497,9 +497,9 @@ func (e *Endpoint) conn(ctx context.Context, key connKey) (*peerConn, error) {
 // context of the Open that started it (other Opens may be waiting).
 func (e *Endpoint) dial(peer string, pc *peerConn) {
 	defer close(pc.ready)
-	fail := func(result string, err error) {
+	fail := func(result dialResult, err error) {
 		pc.err = err
-		e.m.dials.WithLabelValues(result).Inc()
+		e.m.dials.WithLabelValues(string(result)).Inc()
 		e.forget(pc)
 	}
 	ctx, cancel := context.WithTimeout(e.ctx, e.cfg.HandshakeTimeout)
@@ -507,12 +507,12 @@ func (e *Endpoint) dial(peer string, pc *peerConn) {
 
 	target, err := e.cfg.Resolve(peer)
 	if err != nil {
-		fail("error", fmt.Errorf("resolve %s: %w", peer, err))
+		fail(dialError, fmt.Errorf("resolve %s: %w", peer, err))
 		return
 	}
 	addr, err := net.ResolveUDPAddr("udp", target)
 	if err != nil {
-		fail("error", fmt.Errorf("resolve %s: %w", peer, err))
+		fail(dialError, fmt.Errorf("resolve %s: %w", peer, err))
 		return
 	}
 	tlsConf := e.clientTLS.Clone()
@@ -521,20 +521,20 @@ func (e *Endpoint) dial(peer string, pc *peerConn) {
 	if err != nil {
 		e.m.handshakeFailures.WithLabelValues("out").Inc()
 		e.log.Warn("dial failed", "peer", peer, "addr", addr.String(), "err", err)
-		fail("error", fmt.Errorf("dial %s at %s: %w", peer, addr, err))
+		fail(dialError, fmt.Errorf("dial %s at %s: %w", peer, addr, err))
 		return
 	}
 	id, err := pki.VerifyPeer(conn.ConnectionState().TLS, e.cfg.TLS.Pool)
 	if err != nil { // the handshake verified it already
 		_ = conn.CloseWithError(connBadIdentity, "identity refused")
 		e.m.handshakeFailures.WithLabelValues("out").Inc()
-		fail("error", fmt.Errorf("dial %s at %s: %w", peer, addr, err))
+		fail(dialError, fmt.Errorf("dial %s at %s: %w", peer, addr, err))
 		return
 	}
 	if id.Name != peer {
 		_ = conn.CloseWithError(connPeerMismatch, "peer identity mismatch")
 		e.log.Warn("dialed the wrong peer", "peer", peer, "addr", addr.String(), "got", id.String())
-		fail("mismatch", fmt.Errorf("dial %s at %s: reached %s: %w", peer, addr, id, ErrPeerMismatch))
+		fail(dialMismatch, fmt.Errorf("dial %s at %s: reached %s: %w", peer, addr, id, ErrPeerMismatch))
 		return
 	}
 	if err := e.member(id); err != nil {
@@ -542,16 +542,16 @@ func (e *Endpoint) dial(peer string, pc *peerConn) {
 		// deployment's node of that name: a misissued certificate.
 		_ = conn.CloseWithError(connPeerMismatch, "peer identity mismatch")
 		e.refuse(kindConnection, reasonNotMember, id, addr.String(), err)
-		fail("mismatch", fmt.Errorf("dial %s at %s: reached %s: %w: %w", peer, addr, id, ErrPeerMismatch, err))
+		fail(dialMismatch, fmt.Errorf("dial %s at %s: reached %s: %w: %w", peer, addr, id, ErrPeerMismatch, err))
 		return
 	}
 	if e.ctx.Err() != nil {
 		_ = conn.CloseWithError(connClosed, "endpoint closed")
-		fail("error", ErrClosed)
+		fail(dialError, ErrClosed)
 		return
 	}
 	pc.conn, pc.id = conn, id
-	e.m.dials.WithLabelValues("ok").Inc()
+	e.m.dials.WithLabelValues(string(dialOK)).Inc()
 	e.log.Debug("connected to peer", "peer", id.String(), "addr", addr.String())
 	e.wg.Go(func() {
 		<-conn.Context().Done()

@@ -72,7 +72,7 @@ func fetchStatuses(ctx context.Context, ts []target, add func(name string, st st
 func (f *clientFlags) targets(all bool) ([]target, error) {
 	if f.labDir != "" {
 		if len(f.endpoints) > 0 {
-			return nil, errors.New("use either --lab or --endpoint, not both")
+			return nil, usageErrorf("use either --lab or --endpoint, not both")
 		}
 		l, err := lab.Load(f.labDir)
 		if err != nil {
@@ -100,10 +100,10 @@ func (f *clientFlags) targets(all bool) ([]target, error) {
 		return out, nil
 	}
 	if len(f.endpoints) == 0 {
-		return nil, errors.New("no node to talk to: pass --endpoint host:port with --ca/--cert/--key, or --lab DIR")
+		return nil, usageErrorf("no node to talk to: pass --endpoint host:port with --ca/--cert/--key, or --lab DIR")
 	}
 	if f.ca == "" || f.cert == "" || f.key == "" {
-		return nil, errors.New("--endpoint needs --ca, --cert and --key (a client certificate from `jumeau certs issue --role client`)")
+		return nil, usageErrorf("--endpoint needs --ca, --cert and --key (a client certificate from `jumeau certs issue --role client`)")
 	}
 	mat, err := pki.LoadTLS(pki.TLSFiles{CA: f.ca, Cert: f.cert, Key: f.key})
 	if err != nil {
@@ -463,10 +463,7 @@ func newStatusCmd() *cobra.Command {
 			} else {
 				printStatus(out, rows, time.Now())
 			}
-			if failed == len(rows) {
-				return &exitError{code: 1, err: errors.New("no node answered")}
-			}
-			return nil
+			return unreachableErr(failed, len(rows))
 		},
 	}
 	cf.register(cmd)

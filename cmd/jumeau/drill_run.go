@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -269,6 +270,9 @@ func newDrillHistoryCmd() *cobra.Command {
 		Short: "List the drills of a drill history, newest first (verified with --key)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkHistoryDir(dir); err != nil {
+				return err
+			}
 			h := report.History{Dir: dir}
 			if key != "" {
 				v, err := report.LoadVerifier(key)
@@ -325,4 +329,22 @@ func newDrillHistoryCmd() *cobra.Command {
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	_ = cmd.MarkFlagRequired("dir")
 	return cmd
+}
+
+// checkHistoryDir refuses a drill history directory that is not given or
+// not there: an empty listing would read as "no drill ran".
+func checkHistoryDir(dir string) error {
+	if dir == "" {
+		return usageErrorf("drill history: --dir DIR is required: the directory drill run --report DIR saves reports in")
+	}
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("drill history: %s does not exist: pass the --report DIR of `jumeau drill run` (no drill has saved a report there yet)", dir)
+	case err != nil:
+		return fmt.Errorf("drill history: %w", err)
+	case !fi.IsDir():
+		return fmt.Errorf("drill history: %s is not a directory: pass the --report DIR of `jumeau drill run`", dir)
+	}
+	return nil
 }

@@ -74,7 +74,8 @@ show its failover section: the region epoch it knows and that epoch's primary
 (region/node), the lease (valid and when it expires on the primary's leader;
 granted and how long it still runs on the twin and the witness, with how long
 ago they last heard from the primary), whether it is fenced, the twin's lag as
-the cell leader measures it, and the twin's promotion state.`,
+the cell leader measures it, and the twin's promotion state. Exits 1 if a
+node did not answer (after printing every row, the unreachable ones too).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ts, err := cf.targets(true)
@@ -99,10 +100,7 @@ the cell leader measures it, and the twin's promotion state.`,
 			} else {
 				printFailover(out, rows)
 			}
-			if failed == len(rows) {
-				return &exitError{code: 1, err: errors.New("no node answered")}
-			}
-			return nil
+			return unreachableErr(failed, len(rows))
 		},
 	}
 	cf.register(cmd)
@@ -215,8 +213,9 @@ region epoch only once the primary's lease has run out and neither has heard
 from it for failover.detect_after: a primary that may still write is never
 replaced. --force accepts a loss (the twin's last known lag) above
 failover.max_loss_records / failover.max_loss_age; the twin logs it. Prints
-the answer {"promoted","epoch","reason"} as JSON; exits 1 if the twin was
-not promoted, with the server's reason.`,
+the answer {"promoted","epoch","reason"} as JSON on standard output, also
+when the twin refuses (the epoch is then the twin's current one, 0 if it
+could not be read); exits 1 if the twin was not promoted, with the reason.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := cf.promoteClient()
@@ -231,7 +230,12 @@ not promoted, with the server's reason.`,
 				if errors.Is(err, api.ErrForbidden) {
 					return fmt.Errorf("%w (promote needs an admin certificate: `jumeau certs issue --role admin`)", err)
 				}
-				return err
+				if !errors.Is(err, api.ErrRefused) {
+					return err
+				}
+				// The twin answered, with a refusal: that is the
+				// result, printed like any other.
+				res = promoteResult{Epoch: currentEpoch(ctx, c), Reason: err.Error()}
 			}
 			b, err := json.Marshal(res)
 			if err != nil {
@@ -258,12 +262,12 @@ not promoted, with the server's reason.`,
 func (f *clientFlags) promoteClient() (*api.Client, error) {
 	if f.labDir == "" {
 		if len(f.endpoints) > 1 {
-			return nil, errors.New("promote talks to one node: pass a single --endpoint (the twin's API)")
+			return nil, usageErrorf("promote talks to one node: pass a single --endpoint (the twin's API)")
 		}
 		return f.one()
 	}
 	if len(f.endpoints) > 0 {
-		return nil, errors.New("use either --lab or --endpoint, not both")
+		return nil, usageErrorf("use either --lab or --endpoint, not both")
 	}
 	l, err := lab.Load(f.labDir)
 	if err != nil {
@@ -278,4 +282,27 @@ func (f *clientFlags) promoteClient() (*api.Client, error) {
 		name = t.Name
 	}
 	return l.AdminClient(name)
+}
+
+// currentEpoch is the region epoch in c's node's status, 0 if it cannot
+// be read.
+func currentEpoch(ctx context.Context, c *api.Client) uint64 {
+	var st statusDoc
+	if err := c.Status(ctx, &st); err != nil || st.Failover == nil {
+		return 0
+	}
+	return st.Failover.Epoch
+}
+
+// unreachableErr is the result of a command that asked total nodes and
+// got no answer from failed of them: an exitFailure naming how many,
+// after the command printed what it got.
+func unreachableErr(failed, total int) error {
+	switch {
+	case failed == 0:
+		return nil
+	case failed == total:
+		return &exitError{code: exitFailure, err: errors.New("no node answered")}
+	}
+	return &exitError{code: exitFailure, err: fmt.Errorf("%d of %d nodes did not answer (their rows say why)", failed, total)}
 }

@@ -212,8 +212,8 @@ func TestFailoverStatus_NoFailoverSection(t *testing.T) {
 	n.API = "127.0.0.1:1" // nothing listens there
 	writeLabJSON(t, l)
 	out, err := runOut(t, "failover", "status", "--lab", dir, "--timeout", "2s")
-	if err != nil {
-		t.Fatalf("got %v, want success while some nodes answer\n%s", err, out)
+	if got, want := exitCode(err), exitFailure; got != want {
+		t.Fatalf("exit status: got %d (%v), want %d: a node did not answer\n%s", got, err, want, out)
 	}
 	for _, want := range []string{"(no failover section: an older version)", "witness-1  unreachable: "} {
 		if !strings.Contains(out, want) {
@@ -256,11 +256,11 @@ func TestFailoverPromote_Refused(t *testing.T) {
 		promote promoteFunc
 		args    []string
 		want    string
-		code    int // exitError code; 0: the default failure
+		code    exitStatus // exitError code; 0: the default failure
 	}{
 		{"witness says too early", func(context.Context, bool) (any, error) {
 			return nil, fmt.Errorf("%w: witness: the witness still sees the primary", failover.ErrRefused)
-		}, nil, "the witness still sees the primary", 0},
+		}, nil, "the witness still sees the primary", exitFailure},
 		{"answered not promoted", func(context.Context, bool) (any, error) {
 			return promoteResult{Epoch: 1, Reason: "loss above the bound"}, nil
 		}, nil, "not promoted: loss above the bound", 1},

@@ -3,25 +3,11 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"strings"
 	"testing"
 
 	"github.com/monaco-sovereign/jumeau/lab"
 )
-
-// exitCode returns the exit code main gives err (0 for nil).
-func exitCode(err error) int {
-	var ee *exitError
-	switch {
-	case err == nil:
-		return 0
-	case errors.As(err, &ee):
-		return ee.code
-	default:
-		return 2
-	}
-}
 
 // preparedLabT writes a lab (two sites, no process running) and returns
 // its directory.
@@ -40,7 +26,7 @@ func TestLabNodeCmds_Refusals(t *testing.T) {
 	cases := []struct {
 		name string
 		args []string
-		code int
+		code exitStatus
 		want string
 	}{
 		{"start without node", []string{"lab", "start", "--dir", dir}, 2, "one node name"},

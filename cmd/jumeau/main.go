@@ -1,28 +1,20 @@
 // Command jumeau is the geo-redundant disaster-recovery replication daemon
-// and its command-line tools: serve, certs, put/get/del/ls, status,
-// failover, lab, bench and version.
+// and its command-line tools: serve, certs, config, put/get/del/ls,
+// status, failover, lab, bench, drill and version.
+//
+// Exit statuses (exit.go): 0 success, 1 a failure of what was asked (a
+// node unreachable or refusing, a key missing, a file invalid), 2 a
+// command line that cannot run (unknown command or flag, wrong arguments).
 package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
 )
-
-// version is set at build time: -ldflags "-X main.version=..."
-var version = "dev"
-
-// exitError carries a specific exit code (e.g. 1 for a missing key).
-type exitError struct {
-	code int
-	err  error
-}
-
-func (e *exitError) Error() string { return e.err.Error() }
-func (e *exitError) Unwrap() error { return e.err }
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -30,17 +22,25 @@ func main() {
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "jumeau:", err)
-		var ee *exitError
-		if errors.As(err, &ee) {
-			os.Exit(ee.code)
+		if h := usageHint(err); h != "" {
+			fmt.Fprintln(os.Stderr, h)
 		}
-		os.Exit(2)
 	}
+	os.Exit(int(exitCode(err)))
 }
 
-// run executes the command line args (without the program name).
+// run executes the command line args (without the program name); its
+// error decides the exit status (exitCode).
 func run(ctx context.Context, args []string) error {
+	return runIO(ctx, args, os.Stdout, os.Stderr)
+}
+
+// runIO is run writing the commands' output to stdout and their messages
+// (help on request, progress) to stderr.
+func runIO(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	root := newRootCmd()
 	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
 	return root.ExecuteContext(ctx)
 }

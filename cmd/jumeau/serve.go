@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -23,17 +26,29 @@ func newServeCmd() *cobra.Command {
 		Short: "Run a node (site) until interrupted",
 		Long: `Run a node. Settings come from the YAML file, then JUMEAU_* environment
 variables (node.name -> JUMEAU_NODE_NAME), then the flags below. Unknown keys
-are an error.`,
+are an error (check a file first with ` + "`jumeau config validate FILE`" + `).
+
+SIGINT and SIGTERM stop the node. SIGHUP reloads, without a restart: the
+certificate and key (the files tls.cert and tls.key name; a pair that does
+not load is refused, logged, and the current one kept), log.level from the
+file, and logs the revocation list the node checks against (it is read
+again whenever it changes anyway). Other changed keys are logged as
+waiting for a restart.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if cfgFile == "" {
-				return fmt.Errorf("serve: --config FILE is required (see docs/config.md; `jumeau lab up` writes examples)")
+				return usageErrorf("serve: --config FILE is required (see docs/config.md; `jumeau lab up` writes examples)")
 			}
+			// SIGHUP reloads (Go's default would end the process); one
+			// that comes during the start is handled once it is done.
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
 			cfg, err := node.LoadConfig(cfgFile, v)
 			if err != nil {
 				return err
 			}
-			logger := newLogger(cfg.Log.Level, cfg.Log.Format)
+			logger, level := newLogger(cfg.Log.Level, cfg.Log.Format, cmd.ErrOrStderr())
 			ctx, cancel := context.WithCancelCause(cmd.Context())
 			defer cancel(nil)
 			var writeLog func(epoch uint64, at time.Time)
@@ -49,12 +64,20 @@ are an error.`,
 				writeLog = g.Pass
 			}
 			for {
-				n, err := node.Start(cfg, node.Options{Logger: logger, RaftLog: os.Stderr, OnFatal: func(err error) { cancel(err) }, WriteLog: writeLog})
+				n, err := node.Start(cfg, node.Options{Logger: logger, LogLevel: level, RaftLog: cmd.ErrOrStderr(), OnFatal: func(err error) { cancel(err) }, WriteLog: writeLog})
 				if err != nil {
 					return err
 				}
-				select {
-				case reason := <-n.Restarts():
+				reason, stop := waitNode(ctx, n, hup, func() {
+					logger.Info("SIGHUP: reloading", "config", cfgFile)
+					next, err := node.LoadConfig(cfgFile, v)
+					if err != nil {
+						n.Reload(nil, err)
+						return
+					}
+					n.Reload(&next, nil)
+				})
+				if !stop {
 					// A newer region epoch changed this node's mode
 					// (demoted, rejoining, promoted, stepping down):
 					// reopen the data directory in the new mode.
@@ -65,7 +88,6 @@ are an error.`,
 						logger.Warn("restart: the node did not close cleanly", "err", err)
 					}
 					continue
-				case <-ctx.Done():
 				}
 				logger.Info("shutting down")
 				cerr := n.Close()
@@ -86,12 +108,32 @@ are an error.`,
 	return cmd
 }
 
-func newLogger(level, format string) *slog.Logger {
-	var lv slog.Level
-	_ = lv.UnmarshalText([]byte(level))
+// waitNode waits for n to need a restart in a new mode (stop false, with
+// the reason) or for ctx to end (stop true), calling reload at each
+// SIGHUP meanwhile.
+func waitNode(ctx context.Context, n *node.Node, hup <-chan os.Signal, reload func()) (reason string, stop bool) {
+	for {
+		select {
+		case <-hup:
+			reload()
+		case reason := <-n.Restarts():
+			return reason, false
+		case <-ctx.Done():
+			return "", true
+		}
+	}
+}
+
+// newLogger is the node's logger on w, at level (a configuration
+// log.level), in format (json or text); the LevelVar changes its level.
+func newLogger(level, format string, w io.Writer) (*slog.Logger, *slog.LevelVar) {
+	lv := new(slog.LevelVar)
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(level))
+	lv.Set(l)
 	opts := &slog.HandlerOptions{Level: lv}
 	if format == "text" {
-		return slog.New(slog.NewTextHandler(os.Stderr, opts))
+		return slog.New(slog.NewTextHandler(w, opts)), lv
 	}
-	return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	return slog.New(slog.NewJSONHandler(w, opts)), lv
 }
