@@ -13,8 +13,8 @@ import (
 
 	"github.com/monaco-sovereign/jumeau/cluster"
 	"github.com/monaco-sovereign/jumeau/history"
-	"github.com/monaco-sovereign/jumeau/node"
 	"github.com/monaco-sovereign/jumeau/lab"
+	"github.com/monaco-sovereign/jumeau/node"
 	"github.com/monaco-sovereign/jumeau/pki"
 	"github.com/monaco-sovereign/jumeau/scenarios"
 )

@@ -39,7 +39,7 @@ does not run, leaving running ones alone, then waits until the primary of
 the current region epoch takes writes: the Monaco cell leader, or the
 promoted twin after a promotion (the sites are then replicas). Exits 1 if
 it is not ready in 30s or a node exits.`,
-		Args:  cobra.NoArgs,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			bin, err := os.Executable()
 			if err != nil {
