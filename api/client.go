@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -14,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/monaco-sovereign/jumeau/pki"
@@ -35,7 +37,9 @@ type Client struct {
 type endpoint struct {
 	name string // as the caller gave it
 	base string
+	addr string // host:port
 	hc   *http.Client
+	d    *dialer
 }
 
 // ClientOptions tune a Client.
@@ -69,7 +73,7 @@ func newEndpoint(addr string, mat *pki.Material, opts ClientOptions) (*endpoint,
 		opts.Timeout = 15 * time.Second
 	}
 	host := u.Hostname()
-	tc := mat.ClientConfig(host, "http/1.1")
+	tc := mat.ClientConfig(host, "h2", "http/1.1")
 	// Send the certificate even when the server's request names other
 	// CAs: the server then says why it refuses it (unknown authority)
 	// instead of seeing no certificate at all.
@@ -81,13 +85,19 @@ func newEndpoint(addr string, mat *pki.Material, opts ClientOptions) (*endpoint,
 		MaxIdleConnsPerHost: opts.MaxConns,
 		MaxConnsPerHost:     opts.MaxConns,
 		IdleConnTimeout:     90 * time.Second,
-		// HTTP/1.1 (tc offers only it) with a pool of keep-alive
-		// connections: one request per connection at a time spreads the
-		// load over the server's cores better than one multiplexed
-		// HTTP/2 connection.
-		DialTLSContext: d.dialTLS,
+		// HTTP/2 when the server offers it (ALPN; dialTLS returns the
+		// *tls.Conn net/http reads it from): requests share a few
+		// multiplexed connections instead of one connection each, far
+		// below the server's per-client connection cap. HTTP/1.1 with a
+		// pool of keep-alive connections otherwise.
+		ForceAttemptHTTP2: true,
+		DialTLSContext:    d.dialTLS,
 	}
-	return &endpoint{name: name, base: strings.TrimRight(u.String(), "/"), hc: &http.Client{Transport: tr, Timeout: opts.Timeout}}, nil
+	hostPort := u.Host
+	if u.Port() == "" {
+		hostPort = net.JoinHostPort(host, "443")
+	}
+	return &endpoint{name: name, base: strings.TrimRight(u.String(), "/"), addr: hostPort, hc: &http.Client{Transport: tr, Timeout: opts.Timeout}, d: d}, nil
 }
 
 // Close releases idle connections.
@@ -118,20 +128,26 @@ func (c *Client) doOne(ctx context.Context, e *endpoint, method, path string, bo
 	if err != nil {
 		return nil, false, false, fmt.Errorf("api: %s %s: %w", method, path, err)
 	}
-	var used atomic.Pointer[watchedConn]
-	var wrote atomic.Bool
+	var fresh, wrote, answer atomic.Bool
 	req = req.WithContext(httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
-		GotConn: func(i httptrace.GotConnInfo) {
-			if w, ok := i.Conn.(*watchedConn); ok {
-				used.Store(w)
-			}
-		},
-		WroteHeaders: func() { wrote.Store(true) },
+		GotConn:              func(i httptrace.GotConnInfo) { fresh.Store(!i.Reused) },
+		WroteHeaders:         func() { wrote.Store(true) },
+		GotFirstResponseByte: func() { answer.Store(true) },
 	}))
 	resp, err := e.hc.Do(req)
 	if err != nil {
-		if w := used.Load(); w != nil && w.closedEarly.Load() {
+		// A new connection the server closed before a byte of an
+		// answer: it refused it right after the handshake.
+		if fresh.Load() && !answer.Load() && isClose(err) {
 			err = &closedEarlyError{err: err}
+		} else if !answer.Load() && !isTimeout(err) && !errors.Is(err, syscall.ECONNREFUSED) {
+			// The HTTP/2 transport reports a connection the server
+			// refused after the handshake (a TLS 1.3 alert on our
+			// certificate, a connection cap) without saying why: ask
+			// a probe connection.
+			if perr := e.d.probe(ctx, e.addr); perr != nil {
+				err = fmt.Errorf("%w (a probe connection after the request failed: %w)", perr, err)
+			}
 		}
 		return nil, wrote.Load(), false, c.explainTransport(method, path, err)
 	}
