@@ -16,11 +16,11 @@ var (
 	// ErrBadEndpoint: an endpoint is not host:port or https://host:port,
 	// or none was given.
 	ErrBadEndpoint = errors.New("api: bad endpoint")
-	// ErrOutcomeUnknown: a write reached a node (or may have) but no
-	// answer came in time: it may or may not be committed. The client
-	// does not send it to another node; read the key back before
-	// writing it again.
-	ErrOutcomeUnknown = errors.New("api: no answer in time: the write's outcome is unknown (it may be committed): read the key back before retrying")
+	// ErrOutcomeUnknown: a write was sent to a node but no answer came
+	// (the client's timeout, or the connection lost after sending): it
+	// may or may not be committed. The client does not send it to
+	// another node; read the key back before writing it again.
+	ErrOutcomeUnknown = errors.New("api: the write was sent but no answer came (timeout or connection lost): its outcome is unknown, it may be committed: read the key back before retrying")
 )
 
 // NewMultiClient returns a client for several nodes of one deployment
@@ -37,8 +37,9 @@ var (
 //     progress. This is how the client follows the primary across a
 //     failover without being told.
 //
-// A write sent to a node that gives no answer in time is not retried on
-// another node (its outcome is unknown: ErrOutcomeUnknown). When every
+// A write sent to a node that gives no answer (timeout, or the connection
+// lost after the request was written) is not retried on another node: its
+// outcome is unknown (ErrOutcomeUnknown). When every
 // node failed, the error names each endpoint tried and what it answered,
 // and wraps each of their errors (errors.Is finds any of them).
 func NewMultiClient(endpoints []string, mat *pki.Material, opts ClientOptions) (*Client, error) {
@@ -117,7 +118,7 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte) ([]by
 			c.cur.Store(idx)
 			return b, nil
 		}
-		if !answered && sent && isWrite(method) && isTimeout(err) {
+		if !answered && sent && isWrite(method) {
 			err = fmt.Errorf("%w: %s %s on %s: %w", ErrOutcomeUnknown, method, path, e.name, err)
 		}
 		tries = append(tries, attempt{endpoint: e.name, err: err})
