@@ -129,3 +129,58 @@ func TestClient_MultiEndpoint(t *testing.T) {
 		}
 	}
 }
+
+// After a region failover (every site SIGKILLed, the twin promoted) a
+// client given every site and the twin writes to the promoted twin
+// without being told.
+func TestClient_FollowsFailover(t *testing.T) {
+	l := upLabArgs(t, "--twin", "--witness")
+	fc := failoverTimings(t, l)
+	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
+	defer cancel()
+	leader, err := l.WaitLeader(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFailoverRows(t, l, 15*time.Second, "the leader holds the lease in epoch 1", func(rows []failoverRow) string {
+		return epochOne(rows, leader)
+	})
+	var eps []string
+	for _, n := range l.Nodes {
+		if n.Role != string(pki.RoleWitness) {
+			eps = append(eps, n.API)
+		}
+	}
+	mat, err := pki.LoadTLS(pki.TLSFiles{CA: l.ClientCreds.CA, Cert: l.ClientCreds.Cert, Key: l.ClientCreds.Key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := api.NewMultiClient(eps, mat, api.ClientOptions{Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	unknown := 0
+	if err := putGet(ctx, c, "before-failover", &unknown); err != nil {
+		t.Fatal(err)
+	}
+	killed := killAtOnce(t, l, siteNames(l))
+	deadline := killed.Add(fc.DetectAfter + fc.Lease + 30*time.Second)
+	var last error
+	for i := 0; ; i++ {
+		if time.Now().After(deadline) {
+			t.Fatalf("no write accepted by %v after the sites were killed (%d tries); last: %v", deadline.Sub(killed), i, last)
+		}
+		wctx, wcancel := context.WithTimeout(ctx, 5*time.Second)
+		_, last = c.Put(wctx, "clients", fmt.Sprintf("after-failover-%d", i), []byte("x"), "")
+		wcancel()
+		if last == nil {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if got, want := nodeAt(t, l, c.Current()), lab.TwinName; got != want {
+		t.Fatalf("the client writes to %s, want the promoted %s", got, want)
+	}
+	t.Logf("first write accepted on %s %v after the sites were SIGKILLed", lab.TwinName, time.Since(killed).Round(time.Millisecond))
+}
