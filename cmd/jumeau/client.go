@@ -29,7 +29,7 @@ type clientFlags struct {
 	labDir    string
 	node      string
 	timeout   time.Duration
-	keyDir    string // drill run --live: where the drill key lives
+	keyDir    string         // drill run --live: where the drill key lives
 	cmd       *cobra.Command // the command the flags are registered on
 }
 
