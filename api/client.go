@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -14,36 +15,56 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/monaco-sovereign/jumeau/pki"
 	"github.com/monaco-sovereign/jumeau/replicator"
 )
 
-// Client talks to one node's API.
+// Client talks to the API of one node or, made with NewMultiClient, of
+// several: it sends each request to the node that answered last and moves
+// on to the next one where that is safe (see NewMultiClient).
 type Client struct {
+	eps []*endpoint
+	// cur is the index in eps of the endpoint that answered last.
+	cur atomic.Int64
+	mat *pki.Material
+}
+
+// endpoint is one node's API: its base URL and the HTTP client that
+// holds its connections.
+type endpoint struct {
+	name string // as the caller gave it
 	base string
+	addr string // host:port
 	hc   *http.Client
-	mat  *pki.Material
+	d    *dialer
 }
 
 // ClientOptions tune a Client.
 type ClientOptions struct {
-	// MaxConns bounds the connections kept to the node (default 64).
+	// MaxConns bounds the connections kept to each node (default 64).
 	MaxConns int
-	// Timeout bounds each request (default 15s).
+	// Timeout bounds each request to one node (default 15s).
 	Timeout time.Duration
 }
 
 // NewClient returns a client for endpoint ("host:port" or
 // "https://host:port") authenticated with mat.
 func NewClient(endpoint string, mat *pki.Material, opts ClientOptions) (*Client, error) {
-	if !strings.Contains(endpoint, "://") {
-		endpoint = "https://" + endpoint
+	return NewMultiClient([]string{endpoint}, mat, opts)
+}
+
+// newEndpoint parses endpoint and builds its HTTP client.
+func newEndpoint(addr string, mat *pki.Material, opts ClientOptions) (*endpoint, error) {
+	name := addr
+	if !strings.Contains(addr, "://") {
+		addr = "https://" + addr
 	}
-	u, err := url.Parse(endpoint)
+	u, err := url.Parse(addr)
 	if err != nil || u.Scheme != "https" || u.Host == "" {
-		return nil, fmt.Errorf("api: endpoint %q: want host:port or https://host:port", endpoint)
+		return nil, fmt.Errorf("%w: endpoint %q: want host:port or https://host:port", ErrBadEndpoint, name)
 	}
 	if opts.MaxConns <= 0 {
 		opts.MaxConns = 64
@@ -52,7 +73,7 @@ func NewClient(endpoint string, mat *pki.Material, opts ClientOptions) (*Client,
 		opts.Timeout = 15 * time.Second
 	}
 	host := u.Hostname()
-	tc := mat.ClientConfig(host, "http/1.1")
+	tc := mat.ClientConfig(host, "h2", "http/1.1")
 	// Send the certificate even when the server's request names other
 	// CAs: the server then says why it refuses it (unknown authority)
 	// instead of seeing no certificate at all.
@@ -64,17 +85,27 @@ func NewClient(endpoint string, mat *pki.Material, opts ClientOptions) (*Client,
 		MaxIdleConnsPerHost: opts.MaxConns,
 		MaxConnsPerHost:     opts.MaxConns,
 		IdleConnTimeout:     90 * time.Second,
-		// HTTP/1.1 (tc offers only it) with a pool of keep-alive
-		// connections: one request per connection at a time spreads the
-		// load over the server's cores better than one multiplexed
-		// HTTP/2 connection.
-		DialTLSContext: d.dialTLS,
+		// HTTP/2 when the server offers it (ALPN; dialTLS returns the
+		// *tls.Conn net/http reads it from): requests share a few
+		// multiplexed connections instead of one connection each, far
+		// below the server's per-client connection cap. HTTP/1.1 with a
+		// pool of keep-alive connections otherwise.
+		ForceAttemptHTTP2: true,
+		DialTLSContext:    d.dialTLS,
 	}
-	return &Client{base: strings.TrimRight(u.String(), "/"), hc: &http.Client{Transport: tr, Timeout: opts.Timeout}, mat: mat}, nil
+	hostPort := u.Host
+	if u.Port() == "" {
+		hostPort = net.JoinHostPort(host, "443")
+	}
+	return &endpoint{name: name, base: strings.TrimRight(u.String(), "/"), addr: hostPort, hc: &http.Client{Transport: tr, Timeout: opts.Timeout}, d: d}, nil
 }
 
 // Close releases idle connections.
-func (c *Client) Close() { c.hc.CloseIdleConnections() }
+func (c *Client) Close() {
+	for _, e := range c.eps {
+		e.hc.CloseIdleConnections()
+	}
+}
 
 func kvPath(ns, key string) string {
 	return "/v1/kv/" + url.PathEscape(ns) + "/" + escapeKey(key)
@@ -88,31 +119,45 @@ func escapeKey(key string) string {
 	return strings.Join(parts, "/")
 }
 
-func (c *Client) do(ctx context.Context, method, path string, body []byte) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, bytes.NewReader(body))
+// doOne sends one request to e. sent reports whether the request may
+// have reached the node (its headers were written): a write that fails
+// after that has an unknown outcome. answered reports whether the error
+// is the node's answer rather than a transport failure.
+func (c *Client) doOne(ctx context.Context, e *endpoint, method, path string, body []byte) (b []byte, sent, answered bool, err error) {
+	req, err := http.NewRequestWithContext(ctx, method, e.base+path, bytes.NewReader(body))
 	if err != nil {
-		return nil, fmt.Errorf("api: %s %s: %w", method, path, err)
+		return nil, false, false, fmt.Errorf("api: %s %s: %w", method, path, err)
 	}
-	var used atomic.Pointer[watchedConn]
-	req = req.WithContext(httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) {
-		if w, ok := i.Conn.(*watchedConn); ok {
-			used.Store(w)
-		}
-	}}))
-	resp, err := c.hc.Do(req)
+	var fresh, wrote, answer atomic.Bool
+	req = req.WithContext(httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		GotConn:              func(i httptrace.GotConnInfo) { fresh.Store(!i.Reused) },
+		WroteHeaders:         func() { wrote.Store(true) },
+		GotFirstResponseByte: func() { answer.Store(true) },
+	}))
+	resp, err := e.hc.Do(req)
 	if err != nil {
-		if w := used.Load(); w != nil && w.closedEarly.Load() {
+		// A new connection the server closed before a byte of an
+		// answer: it refused it right after the handshake.
+		if fresh.Load() && !answer.Load() && isClose(err) {
 			err = &closedEarlyError{err: err}
+		} else if !answer.Load() && !isTimeout(err) && !errors.Is(err, syscall.ECONNREFUSED) {
+			// The HTTP/2 transport reports a connection the server
+			// refused after the handshake (a TLS 1.3 alert on our
+			// certificate, a connection cap) without saying why: ask
+			// a probe connection.
+			if perr := e.d.probe(ctx, e.addr); perr != nil {
+				err = fmt.Errorf("%w (a probe connection after the request failed: %w)", perr, err)
+			}
 		}
-		return nil, c.explainTransport(method, path, err)
+		return nil, wrote.Load(), false, c.explainTransport(method, path, err)
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, MaxValueSize*2))
+	b, err = io.ReadAll(io.LimitReader(resp.Body, MaxValueSize*2))
 	if err != nil {
-		return nil, fmt.Errorf("api: %s %s: read response: %w", method, path, err)
+		return nil, true, false, fmt.Errorf("api: %s %s: read response: %w", method, path, err)
 	}
 	if resp.StatusCode/100 == 2 {
-		return b, nil
+		return b, true, true, nil
 	}
 	var eb errorBody
 	if json.Unmarshal(b, &eb) != nil || eb.Error == "" {
@@ -161,7 +206,7 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte) ([]by
 	case "method_not_allowed":
 		base = ErrMethodNotAllowed
 	}
-	return nil, fmt.Errorf("%w: %s (HTTP %d)", base, eb.Error, resp.StatusCode)
+	return nil, true, true, fmt.Errorf("%w: %s (HTTP %d)", base, eb.Error, resp.StatusCode)
 }
 
 // Put writes value under ns/key with the given durability ("" = cell).

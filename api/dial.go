@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -32,7 +31,8 @@ func isClose(err error) bool {
 }
 
 // dialer opens the client's TLS connections itself, so that a connection
-// the server closes before answering can be told from other failures.
+// the server closes during the handshake can be told from other failures
+// (Client.doOne tells one closed right after it).
 type dialer struct {
 	net *net.Dialer
 	tc  *tls.Config
@@ -53,24 +53,52 @@ func (d *dialer) dialTLS(ctx context.Context, network, addr string) (net.Conn, e
 		}
 		return nil, err
 	}
-	return &watchedConn{Conn: conn}, nil
+	// A *tls.Conn, not a wrapper: net/http reads the protocol ALPN
+	// chose (h2 or http/1.1) from it.
+	return conn, nil
 }
 
-// watchedConn is a client connection that remembers whether the server
-// closed it before sending a byte of an answer.
-type watchedConn struct {
-	*tls.Conn
-	answered    atomic.Bool
-	closedEarly atomic.Bool
-}
+// probeWait bounds how long a probe waits for the server to refuse it.
+const probeWait = 2 * time.Second
 
-func (c *watchedConn) Read(p []byte) (int, error) {
-	n, err := c.Conn.Read(p)
-	if n > 0 {
-		c.answered.Store(true)
+// probe opens a TLS connection to addr and waits briefly for the server
+// to refuse it: it returns the TLS alert the server sent, a
+// closedEarlyError if the server closed it without a word, or nil if the
+// connection stayed open (or could not be made: the request's own error
+// says why then).
+func (d *dialer) probe(ctx context.Context, addr string) error {
+	ctx, cancel := context.WithTimeout(ctx, probeWait+clientHandshakeTimeout)
+	defer cancel()
+	raw, err := d.net.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil
 	}
-	if err != nil && !c.answered.Load() && isClose(err) {
-		c.closedEarly.Store(true)
+	defer raw.Close()
+	tc := d.tc.Clone()
+	tc.NextProtos = []string{"http/1.1"} // an HTTP/1.1 server waits for us to speak
+	conn := tls.Client(raw, tc)
+	if err := conn.HandshakeContext(ctx); err != nil {
+		if isClose(err) {
+			return &closedEarlyError{err: err, handshake: true}
+		}
+		if _, ok := remoteAlert(err); ok {
+			return err
+		}
+		return nil
 	}
-	return n, err
+	if err := conn.SetReadDeadline(time.Now().Add(probeWait)); err != nil {
+		return nil
+	}
+	var b [1]byte
+	_, err = conn.Read(b[:])
+	switch {
+	case err == nil:
+		return nil
+	case isClose(err):
+		return &closedEarlyError{err: err}
+	}
+	if _, ok := remoteAlert(err); ok {
+		return err
+	}
+	return nil
 }

@@ -56,4 +56,12 @@
 // jumeau_api_connections_refused_total (tls, node_cap, client_cap) and
 // logged at most once per 10 s per reason; jumeau_api_connections is the
 // number held open.
+//
+// The Go client speaks HTTP/2 (ALPN h2, which the server offers) or
+// HTTP/1.1. NewMultiClient holds several nodes' endpoints: a request goes
+// to the node that answered last and moves to the next when the node is
+// unreachable or refuses it without applying it (no_leader, read_only,
+// fenced, lease_expired, switching); a write sent but never answered is not
+// sent elsewhere (ErrOutcomeUnknown). Its error names every endpoint tried
+// and what each answered.
 package api

@@ -25,8 +25,9 @@ var (
 	ErrBusy = errors.New("api: node busy with other lists (retry shortly)")
 	// ErrNotImplemented: the feature is not available in this version or topology.
 	ErrNotImplemented = errors.New("api: not implemented")
-	// ErrReadOnly: the node is the twin; writes go to a primary site.
-	ErrReadOnly = errors.New("api: node is read-only (the twin, until promoted)")
+	// ErrReadOnly: the node is a replica of the primary region (the twin,
+	// or a site demoted by a region failover); writes go to the primary.
+	ErrReadOnly = errors.New("api: node is a read-only replica (the twin, or a site demoted by a failover)")
 	// ErrTwinUnconfirmed: a durability=twin write committed in the cell but
 	// the twin did not confirm it in time; it may still reach the twin.
 	ErrTwinUnconfirmed = errors.New("api: twin did not confirm the write (committed in the cell; it may still reach the twin)")

@@ -44,9 +44,10 @@ var (
 // Errors of region replication (shipper, twin receiver, durability and
 // the RPO guard).
 var (
-	// ErrReadOnly means this node is the Luxembourg twin: it serves reads
+	// ErrReadOnly means this node is a replica of the primary region (the
+	// twin, or a site demoted by a region failover): it serves reads
 	// (stale, from its own copy) and refuses writes until it is promoted.
-	ErrReadOnly = errors.New("replicator: this node is the twin: it serves reads only until it is promoted; send writes to a primary site")
+	ErrReadOnly = errors.New("replicator: this node is a read-only replica: it serves stale reads only; send writes to the current primary")
 	// ErrNoTwin means a durability=twin write reached a cell with no twin
 	// configured (twin.name is empty).
 	ErrNoTwin = errors.New("replicator: durability=twin needs a twin: set twin.name on every site")

@@ -395,8 +395,8 @@ func TestTwin_List(t *testing.T) {
 	})
 	t.Run("linearizable refused", func(t *testing.T) {
 		_, err := tw.List(ctx10(t), "tw", replicator.ListQuery{}, replicator.Linearizable, func(replicator.KV) error { return nil })
-		if !errors.Is(err, replicator.ErrBadRequest) {
-			t.Fatalf("got %v, want ErrBadRequest (stale reads only)", err)
+		if !errors.Is(err, replicator.ErrReadOnly) {
+			t.Fatalf("got %v, want ErrReadOnly (stale reads only: a client moves on to another node)", err)
 		}
 	})
 	t.Run("busy", func(t *testing.T) {

@@ -702,16 +702,28 @@ func (t *Twin) fail(err error) error {
 
 // Put refuses: the twin is read-only until promoted.
 func (t *Twin) Put(ctx context.Context, ns, key string, value []byte, d Durability) (Result, error) {
-	return Result{}, ErrReadOnly
+	return Result{}, t.readOnly()
 }
 
 // Delete refuses: the twin is read-only until promoted.
 func (t *Twin) Delete(ctx context.Context, ns, key string, d Durability) (Result, error) {
-	return Result{}, ErrReadOnly
+	return Result{}, t.readOnly()
+}
+
+// readOnly is ErrReadOnly naming the primary this replica follows: its
+// region and, once it shipped here, the node that ships.
+func (t *Twin) readOnly() error {
+	t.mu.Lock()
+	sender := t.sender
+	t.mu.Unlock()
+	if sender == "" {
+		return fmt.Errorf("%w: %s is a replica of primary region %s", ErrReadOnly, t.cfg.Name, t.cfg.PrimaryRegion)
+	}
+	return fmt.Errorf("%w: %s is a replica of primary region %s (its primary node shipping here: %s)", ErrReadOnly, t.cfg.Name, t.cfg.PrimaryRegion, sender)
 }
 
 // errStaleOnly explains why the twin refuses a linearizable read.
-var errStaleOnly = fmt.Errorf("%w: this node is the twin: it serves stale reads of its copy only (see status for its lag); ask for a stale read (--stale, consistency=stale)", ErrBadRequest)
+var errStaleOnly = fmt.Errorf("%w: this node is a replica of the primary (the twin, or a demoted site): it serves stale reads of its copy only (see status for its lag); ask for a stale read (--stale, consistency=stale), or send the read to the primary", ErrReadOnly)
 
 // Get reads ns/key from the twin's copy (stale reads only).
 func (t *Twin) Get(ctx context.Context, ns, key string, cons Consistency) ([]byte, error) {

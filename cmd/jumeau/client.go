@@ -29,18 +29,57 @@ type clientFlags struct {
 	labDir    string
 	node      string
 	timeout   time.Duration
-	keyDir    string // drill run --live: where the drill key lives
+	keyDir    string         // drill run --live: where the drill key lives
+	cmd       *cobra.Command // the command the flags are registered on
+}
+
+// The environment variables that give the client flags their defaults;
+// a flag on the command line wins over its variable.
+const (
+	envEndpoints = "JUMEAU_ENDPOINTS" // comma-separated host:port list
+	envEndpoint  = "JUMEAU_ENDPOINT"  // same, read when JUMEAU_ENDPOINTS is unset
+	envCA        = "JUMEAU_CA"
+	envCert      = "JUMEAU_CERT"
+	envKey       = "JUMEAU_KEY"
+)
+
+// splitEndpoints splits a comma-separated list of endpoints, dropping
+// blanks.
+func splitEndpoints(s string) []string {
+	var out []string
+	for _, e := range strings.Split(s, ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// envEndpointList is the endpoints the environment names, if any.
+func envEndpointList() []string {
+	if v, ok := os.LookupEnv(envEndpoints); ok {
+		return splitEndpoints(v)
+	}
+	return splitEndpoints(os.Getenv(envEndpoint))
 }
 
 func (f *clientFlags) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
-	fl.StringSliceVar(&f.endpoints, "endpoint", nil, "node API address host:port (repeat or comma-separate for several)")
-	fl.StringVar(&f.ca, "ca", "", "CA certificate of the deployment")
-	fl.StringVar(&f.cert, "cert", "", "client certificate")
-	fl.StringVar(&f.key, "key", "", "client private key")
+	f.cmd = cmd
+	fl.StringSliceVar(&f.endpoints, "endpoint", envEndpointList(),
+		"node API address host:port; repeat or comma-separate for several (the client moves to the next when one is down or not the primary) (env "+envEndpoints+" or "+envEndpoint+")")
+	fl.StringVar(&f.ca, "ca", os.Getenv(envCA), "CA certificate of the deployment (env "+envCA+")")
+	fl.StringVar(&f.cert, "cert", os.Getenv(envCert), "client certificate (env "+envCert+")")
+	fl.StringVar(&f.key, "key", os.Getenv(envKey), "client private key (env "+envKey+")")
 	fl.StringVar(&f.labDir, "lab", "", "use the local lab in DIR (its client credentials and node addresses)")
-	fl.StringVar(&f.node, "node", "", "with --lab: the node to talk to (default: the first)")
+	fl.StringVar(&f.node, "node", "", "with --lab: the node to talk to (default: every site and the twin, the first that takes the request)")
 	fl.DurationVar(&f.timeout, "timeout", 15*time.Second, "request timeout")
+}
+
+// endpointFlag reports whether --endpoint was given on the command line
+// (not only by the environment).
+func (f *clientFlags) endpointFlag() bool {
+	return f.cmd != nil && f.cmd.Flags().Changed("endpoint")
 }
 
 // target is one node to talk to.
@@ -67,27 +106,29 @@ func fetchStatuses(ctx context.Context, ts []target, add func(name string, st st
 	return failed
 }
 
-// targets resolves the flags into API clients: every lab node (or only
-// --node), or every --endpoint.
+// targets resolves the flags into API clients. With all, one client per
+// node: every lab node (or only --node), or every --endpoint. Without,
+// one client holding every endpoint: --endpoint, or the lab's sites and
+// twin (not the witness: it serves status only), or --node alone.
 func (f *clientFlags) targets(all bool) ([]target, error) {
 	if f.labDir != "" {
-		if len(f.endpoints) > 0 {
+		if f.endpointFlag() {
 			return nil, usageErrorf("use either --lab or --endpoint, not both")
 		}
 		l, err := lab.Load(f.labDir)
 		if err != nil {
 			return nil, err
 		}
+		if !all && f.node == "" {
+			return labTarget(l, f.timeout)
+		}
 		var names []string
-		switch {
-		case f.node != "":
+		if f.node != "" {
 			names = []string{f.node}
-		case all:
+		} else {
 			for _, n := range l.Nodes {
 				names = append(names, n.Name)
 			}
-		default:
-			names = []string{l.Nodes[0].Name}
 		}
 		var out []target
 		for _, name := range names {
@@ -100,27 +141,55 @@ func (f *clientFlags) targets(all bool) ([]target, error) {
 		return out, nil
 	}
 	if len(f.endpoints) == 0 {
-		return nil, usageErrorf("no node to talk to: pass --endpoint host:port with --ca/--cert/--key, or --lab DIR")
+		return nil, usageErrorf("no node to talk to: pass --endpoint host:port (or set %s) with --ca/--cert/--key, or --lab DIR", envEndpoints)
 	}
 	if f.ca == "" || f.cert == "" || f.key == "" {
-		return nil, usageErrorf("--endpoint needs --ca, --cert and --key (a client certificate from `jumeau certs issue --role client`)")
+		return nil, usageErrorf("--endpoint needs --ca, --cert and --key (or %s, %s, %s): a client certificate from `jumeau certs issue --role client`", envCA, envCert, envKey)
 	}
 	mat, err := pki.LoadTLS(pki.TLSFiles{CA: f.ca, Cert: f.cert, Key: f.key})
 	if err != nil {
 		return nil, err
 	}
+	opts := api.ClientOptions{Timeout: f.timeout}
+	if !all {
+		c, err := api.NewMultiClient(f.endpoints, mat, opts)
+		if err != nil {
+			return nil, err
+		}
+		return []target{{name: strings.Join(f.endpoints, ","), client: c}}, nil
+	}
 	var out []target
 	for _, e := range f.endpoints {
-		c, err := api.NewClient(e, mat, api.ClientOptions{Timeout: f.timeout})
+		c, err := api.NewClient(e, mat, opts)
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, target{name: e, client: c})
-		if !all {
-			break
-		}
 	}
 	return out, nil
+}
+
+// labTarget is one client for every node of l that serves keys (its sites
+// and twin), with the lab's client credentials.
+func labTarget(l *lab.Lab, timeout time.Duration) ([]target, error) {
+	var names, addrs []string
+	for _, n := range l.Nodes {
+		if n.Role == string(pki.RoleWitness) {
+			continue
+		}
+		names = append(names, n.Name)
+		addrs = append(addrs, n.API)
+	}
+	c := l.ClientCreds
+	mat, err := pki.LoadTLS(pki.TLSFiles{CA: c.CA, Cert: c.Cert, Key: c.Key})
+	if err != nil {
+		return nil, fmt.Errorf("lab client credentials: %w", err)
+	}
+	cl, err := api.NewMultiClient(addrs, mat, api.ClientOptions{Timeout: timeout})
+	if err != nil {
+		return nil, err
+	}
+	return []target{{name: strings.Join(names, ","), client: cl}}, nil
 }
 
 func (f *clientFlags) one() (*api.Client, error) {

@@ -82,7 +82,7 @@ func (f *clientFlags) switchoverClient(ctx context.Context) (*api.Client, error)
 		}
 		return f.one()
 	}
-	if len(f.endpoints) > 0 {
+	if f.endpointFlag() {
 		return nil, errors.New("use either --lab or --endpoint, not both")
 	}
 	l, err := lab.Load(f.labDir)
