@@ -136,16 +136,23 @@ func (c *Client) doOne(ctx context.Context, e *endpoint, method, path string, bo
 	}))
 	resp, err := e.hc.Do(req)
 	if err != nil {
-		// A new connection the server closed before a byte of an
-		// answer: it refused it right after the handshake.
-		if fresh.Load() && !answer.Load() && isClose(err) {
-			err = &closedEarlyError{err: err}
-		} else if !answer.Load() && !isTimeout(err) && !errors.Is(err, syscall.ECONNREFUSED) {
-			// The HTTP/2 transport reports a connection the server
-			// refused after the handshake (a TLS 1.3 alert on our
-			// certificate, a connection cap) without saying why: ask
-			// a probe connection.
-			if perr := e.d.probe(ctx, e.addr); perr != nil {
+		if !answer.Load() && !isTimeout(err) && !errors.Is(err, syscall.ECONNREFUSED) {
+			// The server refused the connection after the handshake
+			// without an answer: a TLS 1.3 alert on our certificate
+			// (which our write may meet as a reset before we read
+			// it, and which the HTTP/2 transport does not report),
+			// or a connection cap (a bare close). A probe connection
+			// tells which.
+			perr := e.d.probe(ctx, e.addr)
+			_, alert := remoteAlert(perr)
+			switch {
+			case alert:
+				err = fmt.Errorf("%w (a probe connection after the request failed: %w)", perr, err)
+			case fresh.Load() && isClose(err):
+				// A new connection closed before a byte of an answer:
+				// refused right after the handshake.
+				err = &closedEarlyError{err: err}
+			case perr != nil:
 				err = fmt.Errorf("%w (a probe connection after the request failed: %w)", perr, err)
 			}
 		}

@@ -168,6 +168,7 @@ type Cell struct {
 	logger  *slog.Logger
 	raft    *raft.Raft
 	trans   *raft.NetworkTransport
+	layer   *transport.RaftLayer
 	fsm     *FSM
 	metrics *metrics
 
@@ -244,8 +245,9 @@ func Open(cfg Config, deps Deps) (*Cell, error) {
 	if err != nil {
 		return nil, fmt.Errorf("replicator: snapshot store %s: %w", cfg.SnapshotDir, err)
 	}
+	layer := deps.Endpoint.StreamLayer(transport.KindRaft)
 	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		Stream:  deps.Endpoint.StreamLayer(transport.KindRaft),
+		Stream:  layer,
 		MaxPool: 4,
 		Timeout: 5 * time.Second,
 		// No pipelined replication: in hashicorp/raft v1.8.0, when a
@@ -285,7 +287,7 @@ func Open(cfg Config, deps Deps) (*Cell, error) {
 		return nil, fmt.Errorf("replicator: start raft: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &Cell{cfg: cfg, deps: deps, logger: logger, raft: r, trans: trans, fsm: fsm, ctx: ctx, cancel: cancel}
+	c := &Cell{cfg: cfg, deps: deps, logger: logger, raft: r, trans: trans, layer: layer, fsm: fsm, ctx: ctx, cancel: cancel}
 	c.metrics = newMetrics(c, deps.Registerer)
 	c.fwd = newForwarder(c)
 	c.lists = newLister(deps.DB, deps.Keys, deps.Registerer)
@@ -315,10 +317,20 @@ func Open(cfg Config, deps Deps) (*Cell, error) {
 }
 
 // Close stops the member; the data stays on disk.
+// raftHandlersWait bounds Close's wait for raft's RPC handlers.
+const raftHandlersWait = 5 * time.Second
+
 func (c *Cell) Close() error {
 	c.cancel()
 	err := c.raft.Shutdown().Error()
 	c.trans.Close()
+	// An RPC handler that passed raft's shutdown check just before
+	// Shutdown may still write the term or entries: the caller closes
+	// the store after Close, so wait for the handlers (their streams are
+	// reset once the endpoint closes, or by the peer).
+	if !c.layer.Wait(raftHandlersWait) {
+		c.logger.Warn("raft RPC handlers still running after shutdown", "waited", raftHandlersWait)
+	}
 	c.wg.Wait()
 	c.metrics.unregister()
 	c.lists.m.unregister()

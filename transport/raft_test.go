@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/monaco-sovereign/jumeau/pki"
 )
 
 // countFSM records applied commands.
@@ -128,7 +130,7 @@ func TestStreamLayer_Close(t *testing.T) {
 			t.Fatalf("Accept: %v", err)
 		}
 		defer acc.Close()
-		if got, want := acc.(*Stream).Peer().Name, "site-a"; got != want {
+		if got, want := acc.(interface{ Peer() pki.Identity }).Peer().Name, "site-a"; got != want {
 			t.Fatalf("peer: got %q, want %q", got, want)
 		}
 	})
@@ -167,4 +169,54 @@ func canceled() context.Context {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	return ctx
+}
+
+// TestRaftLayer_Wait: Wait reports a handler still holding an accepted
+// stream, Close ends the streams' reads, and Wait returns once the
+// handlers closed them (what a cell waits for before its store closes).
+func TestRaftLayer_Wait(t *testing.T) {
+	p := newTestPKI(t)
+	a := p.endpoint(t, "site/monaco/site-a")
+	b := p.endpoint(t, "site/monaco/site-b")
+	la, lb := a.StreamLayer(KindRaft), b.StreamLayer(KindRaft)
+	c, err := la.Dial("site-b", testDeadline)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte("rpc")); err != nil {
+		t.Fatal(err)
+	}
+	acc, err := lb.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := lb.Wait(50 * time.Millisecond); got {
+		t.Fatal("Wait: got true while a handler holds its stream, want false")
+	}
+	read := make(chan error, 1)
+	go func() {
+		buf := make([]byte, 16)
+		for {
+			if _, err := acc.Read(buf); err != nil {
+				read <- err
+				return
+			}
+		}
+	}()
+	if err := lb.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-read: // the handler's read ends
+	case <-time.After(testDeadline):
+		t.Fatal("a read on an accepted stream went on after the layer closed")
+	}
+	if got := lb.Wait(50 * time.Millisecond); got {
+		t.Fatal("Wait: got true before the handler closed its stream, want false")
+	}
+	_ = acc.Close()
+	if got := lb.Wait(testDeadline); !got {
+		t.Fatal("Wait: got false after the handler closed its stream, want true")
+	}
 }
