@@ -40,13 +40,13 @@ whole WAL (zero lag), then asks the witness to start the next epoch at that
 WAL index with REGION as primary. Nothing acknowledged is lost: the new
 primary starts from the drained tip.
 
-The command returns once the witness has started the new epoch, that is after
-the drain (drain_ms in its answer). The new primary does not take writes yet:
-it restarts in its new mode, then refuses writes (503) until every lease of
-the old epoch has run out, failover.lease + failover.clock_skew_margin from
-its start (2.5 s with the defaults). So REGION takes writes about 2.5 s plus
-its restart after the command returns; the former primary's nodes restart as
-replicas meanwhile.
+The command returns once the witness has started the new epoch, that is
+after the drain (drain_ms in its answer). The new primary does not take
+writes yet: it restarts in its new mode, then refuses writes (503
+"lease_expired") until every lease of the old epoch has run out,
+failover.lease + failover.clock_skew_margin from its start (2.5 s with the
+defaults). So REGION takes writes about 2.5 s plus its restart after the
+command returns; the former primary's nodes restart as replicas meanwhile.
 
 Prints the answer {"switched","epoch","from","to","to_node","start_index",
 "drain_ms"} as JSON on standard output, also when the primary refuses (then
