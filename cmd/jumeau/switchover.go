@@ -42,7 +42,8 @@ primary starts from the drained tip.
 
 The command returns once the witness has started the new epoch, that is
 after the drain (drain_ms in its answer). The new primary does not take
-writes yet: it restarts in its new mode, then refuses writes (503
+writes yet: it learns the new epoch (at once, or at its next poll of the
+witness, every second), restarts in its new mode, then refuses writes (503
 "lease_expired") until every lease of the old epoch has run out,
 failover.lease + failover.clock_skew_margin from its start (2.5 s with the
 defaults). So REGION takes writes about 2.5 s plus its restart after the
