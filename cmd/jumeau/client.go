@@ -216,6 +216,7 @@ func (f *clientFlags) do(parent context.Context, fn func(ctx context.Context, c 
 func newPutCmd() *cobra.Command {
 	var cf clientFlags
 	var file, dur string
+	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "put NAMESPACE KEY [VALUE]",
 		Short: "Write a value (from the argument, --file, or standard input)",
@@ -248,14 +249,14 @@ func newPutCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "ok wal_index=%d raft_index=%d\n", res.WALIndex, res.RaftIndex)
-				return nil
+				return printWrite(cmd.OutOrStdout(), asJSON, writeDoc{Op: writeOpPut, Namespace: args[0], Key: args[1], Durability: dur, WALIndex: res.WALIndex, RaftIndex: res.RaftIndex})
 			})
 		},
 	}
 	cf.register(cmd)
 	cmd.Flags().StringVar(&file, "file", "", "read the value from FILE")
 	cmd.Flags().StringVar(&dur, "durability", "cell", durabilityHelp)
+	cmd.Flags().BoolVar(&asJSON, "json", false, writeJSONHelp)
 	return cmd
 }
 
@@ -292,6 +293,7 @@ func newGetCmd() *cobra.Command {
 func newDelCmd() *cobra.Command {
 	var cf clientFlags
 	var dur string
+	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "del NAMESPACE KEY",
 		Short: "Delete a key",
@@ -305,13 +307,13 @@ func newDelCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "ok wal_index=%d raft_index=%d\n", res.WALIndex, res.RaftIndex)
-				return nil
+				return printWrite(cmd.OutOrStdout(), asJSON, writeDoc{Op: writeOpDelete, Namespace: args[0], Key: args[1], Durability: dur, WALIndex: res.WALIndex, RaftIndex: res.RaftIndex})
 			})
 		},
 	}
 	cf.register(cmd)
 	cmd.Flags().StringVar(&dur, "durability", "cell", durabilityHelp)
+	cmd.Flags().BoolVar(&asJSON, "json", false, writeJSONHelp)
 	return cmd
 }
 

@@ -139,16 +139,19 @@ as parsed instead: every default written out, without the comments.`,
 }
 
 func newDrillValidateCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "validate FILE...",
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "validate FILE... [--json]",
 		Short: "Check scenario files; every problem is printed with its line and field",
 		Long: `Parse and validate each scenario file ("-" reads standard input). A valid
 file prints one line (its name, steps, duration and checks); an invalid one
 prints every problem as FILE:LINE: FIELD: what is wrong and how to fix it,
-and the command exits with status 1.`,
+and the command exits with status 1. --json prints one object per file on
+standard output instead (the problems are still printed on standard error).`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var problems []error
+			docs := []validateDoc{}
 			for _, path := range args {
 				var s *scenarios.Scenario
 				var err error
@@ -163,10 +166,20 @@ and the command exits with status 1.`,
 				}
 				if err != nil {
 					problems = append(problems, err)
+					docs = append(docs, validateDoc{File: path, Problems: validateIssues(err)})
 					continue
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "%s: ok: %s, %s over %v, %s\n",
-					path, s.Name, drillPlural(len(s.Faults)+len(s.Attacks), "step"), s.Duration, drillPlural(len(s.Expect), "check"))
+				steps := len(s.Faults) + len(s.Attacks)
+				docs = append(docs, validateDoc{File: path, Valid: true, Name: s.Name, Steps: steps, Duration: s.Duration.String(), Checks: len(s.Expect)})
+				if !asJSON {
+					fmt.Fprintf(cmd.OutOrStdout(), "%s: ok: %s, %s over %v, %s\n",
+						path, s.Name, drillPlural(steps, "step"), s.Duration, drillPlural(len(s.Expect), "check"))
+				}
+			}
+			if asJSON {
+				if err := printJSON(cmd.OutOrStdout(), docs); err != nil {
+					return err
+				}
 			}
 			if len(problems) > 0 {
 				return &exitError{code: 1, err: errors.Join(problems...)}
@@ -174,4 +187,6 @@ and the command exits with status 1.`,
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, `print JSON: [{"file","valid","name","steps","duration","checks","problems":[{"line","field","message"}]}]`)
+	return cmd
 }

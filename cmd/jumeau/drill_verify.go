@@ -14,8 +14,9 @@ import (
 
 func newDrillVerifyCmd() *cobra.Command {
 	var key, keyID string
+	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "verify REPORT... (--key PUB | --key-id SHA256) [--key PUB --key-id SHA256]",
+		Use:   "verify REPORT... (--key PUB | --key-id SHA256) [--key PUB --key-id SHA256] [--json]",
 		Short: "Check signed drill reports (report.json) against the cluster's drill public key",
 		Long: `Verify the signature of each report.json saved by drill run --report.
 
@@ -34,7 +35,8 @@ standard error names it: such a key proves only that the report and the key
 agree. A drill.pub beside the report or in its drill history is refused:
 whoever can alter the report can place one there.
 
-One line per report verified. Exit status 1 when a report or its signature
+One line per report verified; with --json, one object per report on
+standard output (the errors are still printed on standard error). Exit status 1 when a report or its signature
 was altered or the key is not the trusted one, 2 when the reports cannot be
 checked (no key found, bad arguments).`,
 		Args: cobra.MinimumNArgs(1),
@@ -62,14 +64,27 @@ checked (no key found, bad arguments).`,
 			}
 			var failed, unchecked []error
 			warned := map[string]bool{}
+			docs := []verifyDoc{}
 			for _, path := range args {
-				err := verifyOne(cmd.OutOrStdout(), cmd.ErrOrStderr(), path, key, keyID, given, warned)
+				d, err := verifyOne(cmd.ErrOrStderr(), path, key, keyID, given, warned)
+				if err != nil {
+					d = verifyDoc{Report: path, Error: err.Error()}
+				}
+				docs = append(docs, d)
+				if err == nil && !asJSON {
+					printVerified(cmd.OutOrStdout(), d)
+				}
 				switch {
 				case err == nil:
 				case errors.Is(err, report.ErrNoPublicKey):
 					unchecked = append(unchecked, err)
 				default:
 					failed = append(failed, err)
+				}
+			}
+			if asJSON {
+				if err := printJSON(cmd.OutOrStdout(), docs); err != nil {
+					return err
 				}
 			}
 			if len(failed) > 0 {
@@ -80,31 +95,32 @@ checked (no key found, bad arguments).`,
 	}
 	cmd.Flags().StringVar(&key, "key", "", "drill public key PEM file (drill.pub) of the cluster")
 	cmd.Flags().StringVar(&keyID, "key-id", "", "SHA-256 fingerprint (64 hex) or key id (16 hex) of the only key to trust")
+	cmd.Flags().BoolVar(&asJSON, "json", false, `print JSON: [{"report","verified","error","key_id","key_file","pinned","drill":{"scenario","started_at","passed","rpo_lost_writes","rto_ms"}}]`)
 	return cmd
 }
 
 // verifyOne verifies the report at path with given (the --key), or with
 // the key found above it, pinned to keyID if set; an unpinned key found is
-// named on stderr once (warned).
-func verifyOne(stdout, stderr io.Writer, path, key, keyID string, given *report.Verifier, warned map[string]bool) error {
+// named on stderr once (warned). It returns what it verified.
+func verifyOne(stderr io.Writer, path, key, keyID string, given *report.Verifier, warned map[string]bool) (verifyDoc, error) {
 	v := given
 	if v == nil {
 		p, err := report.FindPublicKey(path)
 		switch {
 		case errors.Is(err, report.ErrKeyInReportTree):
-			return fmt.Errorf("drill verify %s: %w; verify with the cluster's key: --key PUB or --key-id SHA256", path, err)
+			return verifyDoc{}, fmt.Errorf("drill verify %s: %w; verify with the cluster's key: --key PUB or --key-id SHA256", path, err)
 		case errors.Is(err, report.ErrNoPublicKey):
-			return fmt.Errorf("drill verify %s: %w; give the cluster's drill public key with --key PUB", path, err)
+			return verifyDoc{}, fmt.Errorf("drill verify %s: %w; give the cluster's drill public key with --key PUB", path, err)
 		case err != nil:
-			return err
+			return verifyDoc{}, err
 		}
 		key = p
 		if v, err = report.LoadVerifier(p); err != nil {
-			return err
+			return verifyDoc{}, err
 		}
 		if keyID != "" {
 			if v, err = v.Pin(keyID); err != nil {
-				return fmt.Errorf("drill verify %s: %s: %w", path, p, err)
+				return verifyDoc{}, fmt.Errorf("drill verify %s: %s: %w", path, p, err)
 			}
 		} else if !warned[p] {
 			warned[p] = true
@@ -116,21 +132,26 @@ func verifyOne(stdout, stderr io.Writer, path, key, keyID string, given *report.
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return err
+		return verifyDoc{}, err
 	}
 	r, sig, err := report.VerifySignature(data, v)
 	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
+		return verifyDoc{}, fmt.Errorf("%s: %w", path, err)
 	}
+	return verifyDoc{Report: path, Verified: true, KeyID: sig.KeyID, KeyFile: key, Pinned: keyID != "",
+		Drill: &verifyDrill{Scenario: r.Scenario, StartedAt: r.StartedAt.UTC(), Passed: r.Passed, LostWrites: r.RPO.LostWrites, RTOMs: r.RTOMs}}, nil
+}
+
+// printVerified writes the line of a verified report.
+func printVerified(w io.Writer, d verifyDoc) {
 	verdict := "passed"
-	if !r.Passed {
+	if !d.Drill.Passed {
 		verdict = "failed"
 	}
 	pinned := ""
-	if keyID != "" {
+	if d.Pinned {
 		pinned = ", pinned"
 	}
-	fmt.Fprintf(stdout, "%s: signature verified with key %s (%s%s): drill %s of %s %s (RPO %d lost writes, RTO %d ms)\n",
-		path, sig.KeyID, key, pinned, r.Scenario, r.StartedAt.UTC().Format(time.RFC3339), verdict, r.RPO.LostWrites, r.RTOMs)
-	return nil
+	fmt.Fprintf(w, "%s: signature verified with key %s (%s%s): drill %s of %s %s (RPO %d lost writes, RTO %d ms)\n",
+		d.Report, d.KeyID, d.KeyFile, pinned, d.Drill.Scenario, d.Drill.StartedAt.Format(time.RFC3339), verdict, d.Drill.LostWrites, d.Drill.RTOMs)
 }

@@ -227,25 +227,13 @@ could not be read); exits 1 if the twin was not promoted, with the reason.`,
 			defer cancel()
 			var res promoteResult
 			if err := c.Promote(ctx, force, &res); err != nil {
-				if errors.Is(err, api.ErrForbidden) {
-					return fmt.Errorf("%w (promote needs an admin certificate: `jumeau certs issue --role admin`)", err)
-				}
-				if !errors.Is(err, api.ErrRefused) {
+				reason, err := refusalReason(err, "promote")
+				if err != nil {
 					return err
 				}
-				// The twin answered, with a refusal: that is the
-				// result, printed like any other.
-				res = promoteResult{Epoch: currentEpoch(ctx, c), Reason: err.Error()}
+				res = promoteResult{Epoch: currentEpoch(ctx, c), Reason: reason}
 			}
-			b, err := json.Marshal(res)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s\n", b)
-			if !res.Promoted {
-				return &exitError{code: 1, err: fmt.Errorf("not promoted: %s", res.Reason)}
-			}
-			return nil
+			return printOutcome(cmd.OutOrStdout(), res, res.Promoted, "not promoted: "+res.Reason)
 		},
 	}
 	cf.register(cmd)
@@ -282,6 +270,35 @@ func (f *clientFlags) promoteClient() (*api.Client, error) {
 		name = t.Name
 	}
 	return l.AdminClient(name)
+}
+
+// refusalReason sorts the error of an operator request (promote,
+// switchover): a refusal (HTTP 409) is the node's answer, returned as the
+// reason to print in the result; a certificate without the admin role is
+// explained; any other error is returned as it is.
+func refusalReason(err error, what string) (string, error) {
+	if errors.Is(err, api.ErrForbidden) {
+		return "", fmt.Errorf("%w (%s needs an admin certificate: `jumeau certs issue --role admin`)", err, what)
+	}
+	if !errors.Is(err, api.ErrRefused) {
+		return "", err
+	}
+	return err.Error(), nil
+}
+
+// printOutcome prints an operator request's result res as one JSON line
+// on w; if the request was not done (!done), it then fails with exit
+// status 1 and the message notDone.
+func printOutcome(w io.Writer, res any, done bool, notDone string) error {
+	b, err := json.Marshal(res)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "%s\n", b)
+	if !done {
+		return &exitError{code: exitFailure, err: errors.New(notDone)}
+	}
+	return nil
 }
 
 // currentEpoch is the region epoch in c's node's status, 0 if it cannot

@@ -79,6 +79,16 @@ type promoteFunc func(ctx context.Context, force bool) (any, error)
 // on the twin only. It returns the lab directory.
 func fakeLabT(tb testing.TB, docs map[string]string, promote promoteFunc) string {
 	tb.Helper()
+	return fakeLabWithT(tb, docs, func(n *lab.Node, cfg *api.Config) {
+		if n.Role == string(pki.RoleTwin) {
+			cfg.Promote = promote
+		}
+	})
+}
+
+// fakeLabWithT is fakeLabT with each node's API configured by setup.
+func fakeLabWithT(tb testing.TB, docs map[string]string, setup func(n *lab.Node, cfg *api.Config)) string {
+	tb.Helper()
 	dir := tb.TempDir()
 	l, err := lab.Prepare(lab.Options{Dir: dir, Binary: "jumeau", Sites: 2, Twin: true, Witness: true})
 	if err != nil {
@@ -93,9 +103,7 @@ func fakeLabT(tb testing.TB, docs map[string]string, promote promoteFunc) string
 		}
 		doc := json.RawMessage(docs[n.Name])
 		cfg := api.Config{Listen: "127.0.0.1:0", TLS: mat, Backend: noBackend{}, Status: func() any { return doc }}
-		if n.Role == string(pki.RoleTwin) {
-			cfg.Promote = promote
-		}
+		setup(n, &cfg)
 		srv, err := api.Listen(cfg)
 		if err != nil {
 			tb.Fatal(err)

@@ -29,8 +29,9 @@ func newLabCmd() *cobra.Command {
 	var wanRTT time.Duration
 	var wanLoss float64
 	var wanBandwidth int64
+	var upJSON, downJSON bool
 	up := &cobra.Command{
-		Use:   "up --dir DIR [--twin [--wan-rtt 12ms] [--wan-loss P] [--wan-bandwidth B/s]] [--witness]",
+		Use:   "up --dir DIR [--twin [--wan-rtt 12ms] [--wan-loss P] [--wan-bandwidth B/s]] [--witness] [--json]",
 		Short: "Create (or restart) the lab in DIR, start whatever does not run and wait for the primary of the current epoch",
 		Long: `Create the lab in DIR, or restart an existing one as it was made (its
 sites, twin, witness and link faults come from its files: --sites and the
@@ -80,6 +81,9 @@ it is not ready in 30s or a node exits.`,
 				return &exitError{code: 1, err: err}
 			}
 			out := cmd.OutOrStdout()
+			if upJSON {
+				return printJSON(out, labUpDocOf(l, primary, running))
+			}
 			fmt.Fprintf(out, "lab up in %s: primary %s\n", l.Dir, primary)
 			for _, n := range l.Nodes {
 				how := "started"
@@ -121,10 +125,11 @@ it is not ready in 30s or a node exits.`,
 	up.Flags().DurationVar(&wanRTT, "wan-rtt", lab.DefaultWANRTT, "with --twin: round trip of the site<->twin links")
 	up.Flags().Float64Var(&wanLoss, "wan-loss", 0, "with --twin: packet loss probability 0..1 of the site<->twin links, each way")
 	up.Flags().Int64Var(&wanBandwidth, "wan-bandwidth", 0, "with --twin: bandwidth cap of the site<->twin links in bytes/s, each way (0 = none)")
+	up.Flags().BoolVar(&upJSON, "json", false, `print JSON: {"dir","primary":{"name","epoch","region","mode"},"nodes":[{"name","role","region","api","quic","metrics","pid",...,"was_running"}],"links_control","links_pid"}`)
 	up.Flags().BoolVar(&witness, "witness", false, "add the witness "+lab.WitnessName+" (a third region): the sites and the twin hold and grant the primary lease with it; with --twin, region failover")
 
 	down := &cobra.Command{
-		Use:   "down --dir DIR",
+		Use:   "down --dir DIR [--json]",
 		Short: "Stop the lab's processes (SIGTERM, then SIGKILL); the data stays",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -135,11 +140,15 @@ it is not ready in 30s or a node exits.`,
 			if err := l.Down(10 * time.Second); err != nil {
 				return err
 			}
+			if downJSON {
+				return printJSON(cmd.OutOrStdout(), labDownDocOf(l))
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "lab in %s stopped (data kept; `jumeau lab up --dir %s` restarts it)\n", l.Dir, dir)
 			return nil
 		},
 	}
 	down.Flags().StringVar(&dir, "dir", ".lab", "lab directory")
+	down.Flags().BoolVar(&downJSON, "json", false, `print JSON: {"dir","nodes":[names]} (the processes stopped; the data stays)`)
 
 	var config, control string
 	links := &cobra.Command{

@@ -36,5 +36,6 @@ refusing, a key missing, a file invalid); 2 the command line is wrong
 		newVersionCmd(),
 	)
 	markUsageErrors(root)
+	addCompletions(root)
 	return root
 }

@@ -19,6 +19,14 @@ import (
 	"github.com/monaco-sovereign/jumeau/wal"
 )
 
+// switchoverResult is what `failover switchover` prints: the primary's
+// answer, or its refusal with the reason.
+type switchoverResult struct {
+	Switched bool `json:"switched"`
+	node.SwitchResult
+	Reason string `json:"reason,omitempty"`
+}
+
 func newFailoverSwitchoverCmd() *cobra.Command {
 	var cf clientFlags
 	var to string
@@ -29,15 +37,26 @@ func newFailoverSwitchoverCmd() *cobra.Command {
 promoted twin) stops taking writes (clients get 503 "switching"), waits for
 the writes in flight, waits until every replica of the other region holds its
 whole WAL (zero lag), then asks the witness to start the next epoch at that
-WAL index with REGION as primary. The former primary's nodes then restart as
-replicas; the new primary takes writes once every lease of the old epoch has
-run out (failover.lease + failover.clock_skew_margin). Nothing acknowledged
-is lost: the new primary starts from the drained tip.
+WAL index with REGION as primary. Nothing acknowledged is lost: the new
+primary starts from the drained tip.
 
-If the replicas do not catch up within --timeout, or the witness refuses,
-the switchover is abandoned and writes resume on the current primary. With
---lab the primary is found from the nodes' status; else pass the primary's
-API as the single --endpoint, with admin credentials.`,
+The command returns once the witness has started the new epoch, that is
+after the drain (drain_ms in its answer). The new primary does not take
+writes yet: it learns the new epoch (at once, or at its next poll of the
+witness, every second), restarts in its new mode, then refuses writes (503
+"lease_expired") until every lease of the old epoch has run out,
+failover.lease + failover.clock_skew_margin from its start (2.5 s with the
+defaults). So REGION takes writes about 2.5 s plus its restart after the
+command returns; the former primary's nodes restart as replicas meanwhile.
+
+Prints the answer {"switched","epoch","from","to","to_node","start_index",
+"drain_ms"} as JSON on standard output, also when the primary refuses (then
+"switched" is false, the epoch is the primary's current one and "reason"
+says why) and exits 1. If the replicas do not catch up within --timeout, or
+the witness refuses, the switchover is abandoned and writes resume on the
+current primary. With --lab the primary is found from the nodes' status;
+else pass the primary's API as the single --endpoint, with admin
+credentials.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if to == "" {
@@ -50,19 +69,15 @@ API as the single --endpoint, with admin credentials.`,
 			defer c.Close()
 			ctx, cancel := context.WithTimeout(cmd.Context(), cf.timeout)
 			defer cancel()
-			var res node.SwitchResult
-			if err := c.Switchover(ctx, to, &res); err != nil {
-				if errors.Is(err, api.ErrForbidden) {
-					return fmt.Errorf("%w (switchover needs an admin certificate: `jumeau certs issue --role admin`)", err)
+			res := switchoverResult{Switched: true}
+			if err := c.Switchover(ctx, to, &res.SwitchResult); err != nil {
+				reason, err := refusalReason(err, "switchover")
+				if err != nil {
+					return err
 				}
-				return err
+				res = switchoverResult{SwitchResult: node.SwitchResult{Epoch: currentEpoch(ctx, c), To: to}, Reason: reason}
 			}
-			b, err := json.Marshal(res)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s\n", b)
-			return nil
+			return printOutcome(cmd.OutOrStdout(), res, res.Switched, "not switched over: "+res.Reason)
 		},
 	}
 	cf.register(cmd)

@@ -2,13 +2,20 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/monaco-sovereign/jumeau/api"
+	"github.com/monaco-sovereign/jumeau/failover"
+	"github.com/monaco-sovereign/jumeau/lab"
+	"github.com/monaco-sovereign/jumeau/node"
 	"github.com/monaco-sovereign/jumeau/wal"
 )
 
@@ -94,5 +101,59 @@ func TestFailoverSwitchover_BadArgs(t *testing.T) {
 				t.Fatalf("got %v, want an error saying %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// switchoverLabT is a fake lab whose leader, site-a, answers a switchover
+// with sw.
+func switchoverLabT(tb testing.TB, sw func(ctx context.Context, to string) (any, error)) string {
+	tb.Helper()
+	return fakeLabWithT(tb, labDocs(), func(n *lab.Node, cfg *api.Config) {
+		if n.Name == "site-a" {
+			cfg.Switchover = sw
+		}
+	})
+}
+
+func TestFailoverSwitchover_Done(t *testing.T) {
+	dir := switchoverLabT(t, func(_ context.Context, to string) (any, error) {
+		return node.SwitchResult{Epoch: 2, From: "monaco", To: to, ToNode: "lux-1", StartIndex: 100, DrainMS: 900}, nil
+	})
+	out, err := runOut(t, "failover", "switchover", "--lab", dir, "--to", "luxembourg")
+	if err != nil {
+		t.Fatalf("switchover: %v\n%s", err, out)
+	}
+	got := strings.TrimSpace(out)
+	want := `{"switched":true,"epoch":2,"from":"monaco","to":"luxembourg","to_node":"lux-1","start_index":100,"drain_ms":900}`
+	if got != want {
+		t.Errorf("output: got %s, want %s", got, want)
+	}
+}
+
+func TestFailoverSwitchover_Refused(t *testing.T) {
+	dir := switchoverLabT(t, func(context.Context, string) (any, error) {
+		return nil, fmt.Errorf("%w: replicas did not catch up", failover.ErrRefused)
+	})
+	root := newRootCmd()
+	var stdout, stderr bytes.Buffer
+	root.SetOut(&stdout)
+	root.SetErr(&stderr)
+	root.SetArgs([]string{"failover", "switchover", "--lab", dir, "--to", "luxembourg"})
+	err := root.ExecuteContext(context.Background())
+	if got, want := exitCode(err), exitFailure; got != want {
+		t.Fatalf("exit status: got %d (%v), want %d", got, err, want)
+	}
+	var res switchoverResult
+	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
+		t.Fatalf("stdout is not the JSON result: %v\n%s", err, stdout.String())
+	}
+	if got, want := res.Switched, false; got != want {
+		t.Errorf("switched: got %v, want %v", got, want)
+	}
+	if got, want := res.Epoch, uint64(1); got != want {
+		t.Errorf("epoch: got %d, want %d (the primary's current one)", got, want)
+	}
+	if !strings.Contains(res.Reason, "replicas did not catch up") {
+		t.Errorf("reason: got %q, want the primary's refusal", res.Reason)
 	}
 }
