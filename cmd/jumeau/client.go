@@ -648,6 +648,9 @@ func printShip(w io.Writer, from string, s *replicator.ShipStatus) {
 	if s.Connected {
 		conn = "connected"
 	}
+	if s.LastHeardMs >= 0 {
+		conn += " (twin heard " + msText(s.LastHeardMs) + " ago)"
+	}
 	acked := fmt.Sprintf("acked %d", s.AckedIndex)
 	if !s.AckKnown {
 		acked = "acked ? (the twin has not told its position yet; lag is an upper bound)"
