@@ -27,17 +27,17 @@ type shipper struct {
 	logger *slog.Logger
 	m      *shipMetrics
 
-	mu         sync.Mutex
-	active     bool
-	connected  bool
-	ackKnown   bool
-	acked      uint64
-	ackedHash  [32]byte // hash of the record at acked, once the twin said
+	mu        sync.Mutex
+	active    bool
+	connected bool
+	ackKnown  bool
+	acked     uint64
+	ackedHash [32]byte // hash of the record at acked, once the twin said
 	// lastHeard is when the current session last received a frame from
 	// the twin; hbAcks is whether that twin answers heartbeats (an older
 	// twin does not, and then an idle link is not evidence of a dead one).
-	lastHeard time.Time
-	hbAcks    bool
+	lastHeard  time.Time
+	hbAcks     bool
 	sent       uint64
 	inflight   []inflightBatch
 	inflightB  int
