@@ -648,8 +648,8 @@ func printShip(w io.Writer, from string, s *replicator.ShipStatus) {
 	if s.Connected {
 		conn = "connected"
 	}
-	if s.LastHeardMs >= 0 {
-		conn += " (twin heard " + msText(s.LastHeardMs) + " ago)"
+	if !s.Connected && s.LastHeardMs > 0 {
+		conn += " (twin last heard " + msText(s.LastHeardMs) + " ago)"
 	}
 	acked := fmt.Sprintf("acked %d", s.AckedIndex)
 	if !s.AckKnown {
