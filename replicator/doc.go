@@ -102,13 +102,15 @@
 // frames (version byte, type, length, msgpack body); every body is a map
 // with short keys:
 //
-//	1 hello     leader->twin  {v: version 1, s: sender name, e: epoch, t: Raft term, f: first WAL index held, l: last}
-//	2 resume    twin->leader  {i: last durable WAL index, h: its hash (32 B), e: twin's epoch}
+//	1 hello     leader->twin  {v: version 1, s: sender name, e: epoch, t: Raft term, f: first WAL index held, l: last,
+//	                           hb: heartbeat interval (ns), ha: true to have heartbeats answered}
+//	2 resume    twin->leader  {i: last durable WAL index, h: its hash (32 B), e: twin's epoch,
+//	                           ha: true if the twin answers heartbeats}
 //	3 records   leader->twin  {e: epoch, f: first index, n: count, c: codec (0 none, 1 zstd),
 //	                           r: decompressed length, d: n x ([uvarint len][wal record encoding]),
 //	                           l: leader's last WAL index, t: leader clock (unix ns)}
 //	4 heartbeat leader->twin  {l: leader's last WAL index, t: leader clock}
-//	5 ack       twin->leader  {i: last durable index, h: its hash}
+//	5 ack       twin->leader  {i: last durable index, h: its hash} (after records, a snapshot, or a heartbeat)
 //	6 snapshot begin   leader->twin {i: anchor index, h: anchor hash, e: epoch}
 //	7 snapshot chunk   leader->twin {d: bytes of the snapshot stream above (no WAL records)}
 //	8 snapshot end     leader->twin {}
@@ -131,6 +133,20 @@
 // one ack of the last index; a refused group leaves nothing behind. A
 // hello of a newer or equal Raft term replaces the current stream; an
 // older term is answered with error 3 (not an alarm: a deposed leader).
+//
+// Liveness: when the hello asks (ha) and the twin agrees in its resume,
+// the twin answers every heartbeat with an ack of its tip, which is the
+// index the leader last had acknowledged, with the same hash (an ack that
+// releases nothing; any other such ack is a divergence). Each end calls
+// the link connected only while the stream is up and a frame from the
+// other end arrived within max(3 x heartbeat, 1 s): the leader uses its
+// twin.heartbeat, the twin the hb of the hello (10 s, the largest allowed,
+// so a 30 s bound, from a sender that states none). A blackholed link thus
+// stops being connected within that bound, long before QUIC's idle
+// timeout ends the session; status reports the age as last_heard_ms. The
+// fields are optional both ways: against a twin that does not set ha the
+// leader calls the link connected while the stream is up, and an older
+// leader that does not ask gets no extra acks.
 //
 // The leader counts lag from the twin's last ack: records after it, their
 // bytes, and the age of the oldest (its leader-clock time); durability=twin

@@ -289,10 +289,10 @@ func newShipMetrics(s *shipper, reg prometheus.Registerer) *shipMetrics {
 			active(func(l lagInfo) float64 { return l.seconds })),
 		gaugeFunc("jumeau_rpo_budget_used_ratio", "Twin lag in seconds over sla.rpo (1 = at the budget; 0 on followers).",
 			active(func(l lagInfo) float64 { return l.seconds / s.cfg.RPO.Seconds() })),
-		gaugeFunc("jumeau_ship_connected", "1 if this site (as leader) has a ship stream to the twin.", func() float64 {
+		gaugeFunc("jumeau_ship_connected", "1 if this site (as leader) has a ship stream to the twin and heard it within max(3 x twin.heartbeat, 1 s).", func() float64 {
 			s.mu.Lock()
 			defer s.mu.Unlock()
-			if s.connected {
+			if up, _ := s.linkUp(time.Now()); up {
 				return 1
 			}
 			return 0
@@ -342,7 +342,7 @@ func newTwinMetrics(t *Twin, reg prometheus.Registerer) *twinMetrics {
 		gaugeFunc("jumeau_twin_primary_lag_records", "Records the primary reported that the twin does not hold yet.", func() float64 {
 			return float64(t.Status().LagRecords)
 		}),
-		gaugeFunc("jumeau_twin_connected", "1 while a primary site ships to the twin.", func() float64 {
+		gaugeFunc("jumeau_twin_connected", "1 while a primary site ships to the twin and a frame arrived within max(3 x its heartbeat, 1 s).", func() float64 {
 			if t.Status().Connected {
 				return 1
 			}

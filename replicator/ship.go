@@ -54,12 +54,23 @@ type shipHello struct {
 	Term    uint64 `codec:"t"`
 	First   uint64 `codec:"f"`
 	Last    uint64 `codec:"l"`
+	// Heartbeat is the sender's heartbeat interval (ns): the twin calls
+	// the link up while it hears a frame within linkBound of it. Zero
+	// from a sender that predates the field.
+	Heartbeat int64 `codec:"hb"`
+	// HeartbeatAcks asks the twin to answer every heartbeat with an ack
+	// of its tip, so the sender hears the twin on an idle link. A twin
+	// that predates the field never sees it and never sends such acks.
+	HeartbeatAcks bool `codec:"ha"`
 }
 
 type shipResume struct {
 	Index uint64 `codec:"i"`
 	Hash  []byte `codec:"h"`
 	Epoch uint64 `codec:"e"`
+	// HeartbeatAcks is true when the twin will answer heartbeats (the
+	// sender asked and the twin knows how); false from an older twin.
+	HeartbeatAcks bool `codec:"ha"`
 }
 
 type shipRecords struct {

@@ -27,11 +27,17 @@ type shipper struct {
 	logger *slog.Logger
 	m      *shipMetrics
 
-	mu         sync.Mutex
-	active     bool
-	connected  bool
-	ackKnown   bool
-	acked      uint64
+	mu        sync.Mutex
+	active    bool
+	connected bool
+	ackKnown  bool
+	acked     uint64
+	ackedHash [32]byte // hash of the record at acked, once the twin said
+	// lastHeard is when the current session last received a frame from
+	// the twin; hbAcks is whether that twin answers heartbeats (an older
+	// twin does not, and then an idle link is not evidence of a dead one).
+	lastHeard  time.Time
+	hbAcks     bool
 	sent       uint64
 	inflight   []inflightBatch
 	inflightB  int
@@ -181,7 +187,8 @@ func (s *shipper) session(parent context.Context) error {
 	dec := transport.NewDecoder(st, maxShipFrame)
 	w := s.c.deps.WAL
 	last, _ := w.Last()
-	hello := shipHello{Version: shipVersion, Sender: s.c.cfg.Name, Epoch: s.c.cfg.Epoch, Term: s.c.raft.CurrentTerm(), First: w.First(), Last: last}
+	hello := shipHello{Version: shipVersion, Sender: s.c.cfg.Name, Epoch: s.c.cfg.Epoch, Term: s.c.raft.CurrentTerm(), First: w.First(), Last: last,
+		Heartbeat: int64(s.cfg.Heartbeat), HeartbeatAcks: true}
 	if err := enc.Encode(frameShipHello, &hello); err != nil {
 		return s.cause(ctx, fmt.Errorf("send hello: %w", err))
 	}
@@ -195,13 +202,15 @@ func (s *shipper) session(parent context.Context) error {
 	if err != nil {
 		return fmt.Errorf("resume handshake: %w", err)
 	}
+	heard := time.Now()
 	next, err := s.resumePoint(ctx, res.Index, twinHash)
 	if errors.Is(err, errNeedSnapshot) {
-		idx, serr := s.sendSnapshot(ctx, st, enc, dec)
+		idx, h, serr := s.sendSnapshot(ctx, st, enc, dec)
 		if serr != nil {
 			return s.cause(ctx, serr)
 		}
-		next, err = idx+1, nil
+		next, twinHash, err = idx+1, h, nil
+		heard = time.Now()
 	}
 	if err != nil {
 		if errors.Is(err, ErrDiverged) {
@@ -217,6 +226,7 @@ func (s *shipper) session(parent context.Context) error {
 	s.m.diverged.Set(0)
 	s.mu.Lock()
 	s.connected, s.ackKnown, s.acked, s.sent = true, true, next-1, next-1
+	s.ackedHash, s.lastHeard, s.hbAcks = twinHash, heard, res.HeartbeatAcks
 	s.lastErr = ""
 	s.mu.Unlock()
 	s.notifyAck()
@@ -360,39 +370,39 @@ func (s *shipper) resumePoint(ctx context.Context, idx uint64, h [32]byte) (uint
 }
 
 // sendSnapshot streams a state snapshot and waits for the twin's ack of
-// its anchor; it returns that index.
-func (s *shipper) sendSnapshot(ctx context.Context, st *transport.Stream, enc *transport.Encoder, dec *transport.Decoder) (uint64, error) {
+// its anchor; it returns that index and its hash.
+func (s *shipper) sendSnapshot(ctx context.Context, st *transport.Stream, enc *transport.Encoder, dec *transport.Decoder) (uint64, [32]byte, error) {
 	snap, err := newStateSnapshot(s.c.deps.DB)
 	if err != nil {
-		return 0, err
+		return 0, [32]byte{}, err
 	}
 	defer snap.Release()
 	s.logger.Info("twin is behind this site's WAL retention: sending a state snapshot", "anchor", snap.anchorIdx)
 	start := time.Now()
 	if err := enc.Encode(frameShipSnapBegin, &shipSnapBegin{Index: snap.anchorIdx, Hash: snap.anchorHash[:], Epoch: s.c.cfg.Epoch}); err != nil {
-		return 0, fmt.Errorf("send snapshot: %w", err)
+		return 0, [32]byte{}, fmt.Errorf("send snapshot: %w", err)
 	}
 	if err := snap.persist(chunkWriter{enc}); err != nil {
-		return 0, fmt.Errorf("send snapshot: %w", err)
+		return 0, [32]byte{}, fmt.Errorf("send snapshot: %w", err)
 	}
 	if err := enc.Encode(frameShipSnapEnd, &struct{}{}); err != nil {
-		return 0, fmt.Errorf("send snapshot: %w", err)
+		return 0, [32]byte{}, fmt.Errorf("send snapshot: %w", err)
 	}
 	_ = st.SetReadDeadline(time.Now().Add(5 * time.Minute))
 	var ack shipAck
 	if err := expectFrame(dec, frameShipAck, &ack); err != nil {
-		return 0, fmt.Errorf("snapshot ack: %w", err)
+		return 0, [32]byte{}, fmt.Errorf("snapshot ack: %w", err)
 	}
 	_ = st.SetReadDeadline(time.Time{})
 	if h, err := hash32(ack.Hash); err != nil || ack.Index != snap.anchorIdx || h != snap.anchorHash {
-		return 0, fmt.Errorf("%w: twin acked snapshot at %d, sent %d", ErrDiverged, ack.Index, snap.anchorIdx)
+		return 0, [32]byte{}, fmt.Errorf("%w: twin acked snapshot at %d, sent %d", ErrDiverged, ack.Index, snap.anchorIdx)
 	}
 	s.mu.Lock()
 	s.snapshots++
 	s.mu.Unlock()
 	s.m.snapshots.Inc()
 	s.logger.Info("twin restored the state snapshot", "anchor", snap.anchorIdx, "took", time.Since(start).Round(time.Millisecond))
-	return snap.anchorIdx, nil
+	return snap.anchorIdx, snap.anchorHash, nil
 }
 
 // stallTimeout is how long the shipper waits for an ack, with data in
@@ -496,6 +506,9 @@ func (s *shipper) readAcks(dec *transport.Decoder) error {
 		if err != nil {
 			return fmt.Errorf("read ack: %w", err)
 		}
+		s.mu.Lock()
+		s.lastHeard = time.Now()
+		s.mu.Unlock()
 		if err := s.onAck(ack.Index, h); err != nil {
 			return err
 		}
@@ -503,9 +516,19 @@ func (s *shipper) readAcks(dec *transport.Decoder) error {
 }
 
 // onAck releases the batches the twin acknowledged (it acks batch ends,
-// after its fsync) and checks the hash it reports.
+// after its fsync) and checks the hash it reports. An ack of the index
+// already acknowledged, with its hash, releases nothing and is the
+// twin's answer to a heartbeat.
 func (s *shipper) onAck(idx uint64, h [32]byte) error {
 	s.mu.Lock()
+	if idx == s.acked && (len(s.inflight) == 0 || s.inflight[0].last > idx) {
+		if h != s.ackedHash {
+			s.mu.Unlock()
+			return fmt.Errorf("%w: twin reports index %d with hash %x, this site acknowledged it with %x", ErrDiverged, idx, h[:8], s.ackedHash[:8])
+		}
+		s.mu.Unlock()
+		return nil
+	}
 	var (
 		released int
 		bytes    int
@@ -527,7 +550,7 @@ func (s *shipper) onAck(idx uint64, h [32]byte) error {
 	}
 	s.inflight = s.inflight[released:]
 	s.inflightB -= bytes
-	s.acked = idx
+	s.acked, s.ackedHash = idx, h
 	s.ackedBytes += uint64(bytes)
 	s.mu.Unlock()
 	s.m.ackedIndex.Set(float64(idx))
@@ -685,8 +708,9 @@ func (s *shipper) status() ShipStatus {
 	li := s.lag()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	connected, heardAge := s.linkUp(time.Now())
 	st := ShipStatus{
-		Twin: s.cfg.Twin, Active: s.active, Connected: s.connected, AckKnown: s.ackKnown,
+		Twin: s.cfg.Twin, Active: s.active, Connected: connected, LastHeardMs: heardAge, AckKnown: s.ackKnown,
 		AckedIndex: li.acked, SentIndex: s.sent, LastIndex: li.last,
 		LagRecords: li.records, LagBytes: li.bytes, LagSeconds: li.seconds,
 		RPOSeconds: s.cfg.RPO.Seconds(), RPOGuard: string(s.cfg.RPOGuard),
@@ -696,4 +720,30 @@ func (s *shipper) status() ShipStatus {
 		st.RPOBudgetUsed = st.LagSeconds / st.RPOSeconds
 	}
 	return st
+}
+
+// linkBound is how long a link may stay silent and still be called
+// connected: three heartbeats, and never under a second (a heartbeat or
+// its answer may wait behind a batch's fsync).
+func linkBound(heartbeat time.Duration) time.Duration {
+	return max(3*heartbeat, time.Second)
+}
+
+// linkUp reports whether the session is up and the twin was heard
+// within linkBound, and the age of the last frame heard in ms (-1 when
+// no session heard the twin yet). With a twin that does not answer
+// heartbeats, an idle link proves nothing: the session alone counts.
+// s.mu must be held.
+func (s *shipper) linkUp(now time.Time) (bool, int64) {
+	age := int64(-1)
+	if !s.lastHeard.IsZero() {
+		age = now.Sub(s.lastHeard).Milliseconds()
+	}
+	if !s.connected {
+		return false, age
+	}
+	if !s.hbAcks {
+		return true, age
+	}
+	return now.Sub(s.lastHeard) <= linkBound(s.cfg.Heartbeat), age
 }

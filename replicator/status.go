@@ -9,8 +9,15 @@ import "time"
 type ShipStatus struct {
 	Twin string `json:"twin"`
 	// Active is true on the cell leader, which is the one that ships.
-	Active    bool `json:"active"`
+	Active bool `json:"active"`
+	// Connected is true while a ship session is up and the twin was heard
+	// (an ack, or the answer to a heartbeat) within max(3 x
+	// twin.heartbeat, 1 s): a blackholed link stops being connected
+	// within that bound, long before QUIC gives the session up.
 	Connected bool `json:"connected"`
+	// LastHeardMs is how long ago the twin was last heard, in ms (-1 if
+	// never since this process started).
+	LastHeardMs int64 `json:"last_heard_ms"`
 	// AckKnown is false until the twin told this leader its position;
 	// until then lag is counted from the first record this site holds
 	// (an upper bound).
@@ -40,7 +47,14 @@ type TwinStatus struct {
 	Name          string `json:"name"`
 	PrimaryRegion string `json:"primary_region"`
 	Epoch         uint64 `json:"epoch"`
-	Connected     bool   `json:"connected"`
+	// Connected is true while a ship stream is up and a frame from the
+	// primary arrived within max(3 x the sender's heartbeat, 1 s) (the
+	// sender states its heartbeat when it opens the stream; 30 s when an
+	// older sender does not).
+	Connected bool `json:"connected"`
+	// LastHeardMs is how long ago the primary's last frame arrived, in ms
+	// (-1 if never since this process started).
+	LastHeardMs int64 `json:"last_heard_ms"`
 	// Sender is the cell site that ships to this twin now (or last did).
 	Sender   string `json:"sender,omitempty"`
 	WALFirst uint64 `json:"wal_first_index"`

@@ -58,6 +58,7 @@ type Twin struct {
 	primaryLast uint64
 	primaryTime time.Time
 	lastRecv    time.Time
+	lastFrame   time.Time // any frame of the current or last ship stream
 	recvBytes   uint64
 	snapshots   uint64
 	refused     uint64
@@ -77,7 +78,15 @@ type Twin struct {
 type twinSession struct {
 	cancel context.CancelFunc
 	done   chan struct{}
+	// bound is how long the stream may stay silent and still count as
+	// connected; hbAcks is whether the sender wants heartbeats answered.
+	bound  time.Duration
+	hbAcks bool
 }
+
+// unknownHeartbeat is the heartbeat assumed of a sender that does not
+// state its own: the longest a shipper may be configured with.
+const unknownHeartbeat = 10 * time.Second
 
 // OpenTwin starts the twin's receiver on the endpoint.
 func OpenTwin(cfg TwinConfig, deps TwinDeps) (*Twin, error) {
@@ -207,6 +216,16 @@ func (t *Twin) handle(st *transport.Stream) {
 		return
 	}
 	sess, err := t.takeOver(ctx, cancel, hello.Term)
+	if err == nil {
+		hb := time.Duration(hello.Heartbeat)
+		if hb <= 0 {
+			hb = unknownHeartbeat
+		}
+		t.mu.Lock()
+		sess.bound, sess.hbAcks = linkBound(hb), hello.HeartbeatAcks
+		t.lastFrame = time.Now()
+		t.mu.Unlock()
+	}
 	if err != nil {
 		t.logger.Info("ship stream from a stale leader refused", "peer", peer.String(), "term", hello.Term, "err", err)
 		sendErr(shipErrStale, err)
@@ -229,7 +248,7 @@ func (t *Twin) handle(st *transport.Stream) {
 		t.deps.OnHeard()
 	}
 	last, h := t.deps.WAL.Last()
-	if err := enc.Encode(frameShipResume, &shipResume{Index: last, Hash: h[:], Epoch: epoch}); err != nil {
+	if err := enc.Encode(frameShipResume, &shipResume{Index: last, Hash: h[:], Epoch: epoch, HeartbeatAcks: sess.hbAcks}); err != nil {
 		return
 	}
 	t.logger.Info("primary ships to the twin", "peer", peer.String(), "term", hello.Term, "resume_from", last+1)
@@ -246,6 +265,9 @@ func (t *Twin) handle(st *transport.Stream) {
 				}
 				return
 			}
+			t.mu.Lock()
+			t.lastFrame = time.Now()
+			t.mu.Unlock()
 			sf := shipFrame{typ: fr.Type}
 			switch fr.Type {
 			case frameShipRecords:
@@ -286,7 +308,7 @@ func (t *Twin) handle(st *transport.Stream) {
 			}
 		}
 	}()
-	err = t.receive(ctx, enc, frames)
+	err = t.receive(ctx, enc, frames, sess.hbAcks)
 	var r *refusal
 	switch {
 	case errors.As(err, &r):
@@ -339,7 +361,10 @@ func (t *Twin) takeOver(ctx context.Context, cancel context.CancelFunc, term uin
 var errTwinFatal = errors.New("replicator: twin storage failed")
 
 // receive applies frames until the stream ends or a check fails.
-func (t *Twin) receive(ctx context.Context, enc *transport.Encoder, frames <-chan shipFrame) error {
+// With hbAcks, every heartbeat is answered with an ack of the twin's tip
+// (the index the sender last had acknowledged), so the sender hears the
+// twin on an idle link.
+func (t *Twin) receive(ctx context.Context, enc *transport.Encoder, frames <-chan shipFrame, hbAcks bool) error {
 	for {
 		var sf shipFrame
 		select {
@@ -358,6 +383,12 @@ func (t *Twin) receive(ctx context.Context, enc *transport.Encoder, frames <-cha
 		case frameShipHeartbeat:
 			t.noteSender(sf.hb.PrimaryLast, sf.hb.Sent)
 			t.noteLag(sf.hb.LagRecords, sf.hb.LagAge)
+			if hbAcks {
+				idx, h := t.deps.WAL.Last()
+				if err := enc.Encode(frameShipAck, &shipAck{Index: idx, Hash: h[:]}); err != nil {
+					return err
+				}
+			}
 		case frameShipRecords:
 			// Group commit: take every records frame already received,
 			// store them in one synced batch and ack once.
@@ -755,12 +786,17 @@ func (t *Twin) Status() TwinStatus {
 	defer t.mu.Unlock()
 	st := TwinStatus{
 		Name: t.cfg.Name, PrimaryRegion: t.cfg.PrimaryRegion, Epoch: t.epoch,
-		Connected: t.session != nil, Sender: t.sender,
+		Sender: t.sender, LastHeardMs: -1,
 		WALFirst: w.First(), WALLast: last, WALHash: fmt.Sprintf("%x", h),
 		PrimaryLastIndex: t.primaryLast, PrimaryTime: t.primaryTime, LastReceived: t.lastRecv,
 		ReceivedBytes: t.recvBytes, SnapshotsRestored: t.snapshots,
 		Refused: t.refused, Alarm: t.alarm, AlarmTime: t.alarmTime,
 	}
+	now := time.Now()
+	if !t.lastFrame.IsZero() {
+		st.LastHeardMs = now.Sub(t.lastFrame).Milliseconds()
+	}
+	st.Connected = t.session != nil && now.Sub(t.lastFrame) <= t.session.bound
 	if t.primaryLast > last {
 		st.LagRecords = t.primaryLast - last
 	}

@@ -650,6 +650,9 @@ func printShip(w io.Writer, from string, s *replicator.ShipStatus) {
 	if s.Connected {
 		conn = "connected"
 	}
+	if !s.Connected && s.LastHeardMs > 0 {
+		conn += " (twin last heard " + msText(s.LastHeardMs) + " ago)"
+	}
 	acked := fmt.Sprintf("acked %d", s.AckedIndex)
 	if !s.AckKnown {
 		acked = "acked ? (the twin has not told its position yet; lag is an upper bound)"
