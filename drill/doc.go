@@ -1,6 +1,6 @@
 // Package drill runs a scenario (package scenarios) on a lab of real
 // jumeau processes and measures its outcome into a report (package
-// report): `jumeau drill run` (DESIGN.md section 5, issue 5).
+// report): `jumeau drill run` (docs/drills.md).
 //
 // Run creates the lab in Options.Dir if it has none (the scenario's
 // topology, gate logs on), waits until the cell leader holds the primary

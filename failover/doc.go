@@ -1,5 +1,5 @@
 // Package failover decides which region may take writes: the primary
-// lease, the region epoch and promotions (DESIGN.md section 4).
+// lease, the region epoch and promotions (docs/architecture.md, "Failover").
 //
 // # Leases
 //

@@ -1,7 +1,7 @@
 // Package history records what happened during a fault test or a drill
 // (writes sent to the nodes and their outcomes, every pass of a node's
 // write gate, the epochs the witness started, the faults injected) and
-// checks it afterwards (DESIGN.md sections 4 and 5):
+// checks it afterwards (failover and drills, docs/architecture.md):
 //
 //   - [History.SplitBrain]: no two nodes let writes through at
 //     overlapping times in different epochs. A pass in epoch e at or

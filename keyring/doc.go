@@ -1,6 +1,7 @@
 // Package keyring holds the per-namespace data keys (DEKs) that seal values
-// before they enter Raft (DESIGN.md §2), wrapped by a key-encryption key (KEK)
-// held in the primary region (DESIGN.md §7).
+// before they enter Raft (the leader seals once, so every replica and the
+// twin store the same ciphertext), wrapped by a key-encryption key (KEK)
+// held in the primary region.
 //
 // Every namespace has one 256-bit AES-GCM data key. The leader creates it with
 // [Keyring.Generate], which returns the key wrapped by the KEK; the wrapped

@@ -458,8 +458,8 @@ func upLocked(opts Options, dir, bin string) (*Lab, []string, error) {
 //
 // With opts.Twin the lab also has the twin TwinName. Only sites dial the
 // twin (to ship their WAL), through the links "site-x->TwinName"; the
-// twin reaches the sites through "TwinName->site-x" (it dials them from
-// issue 4 on). Every WAN link has the faults of wanParams.
+// twin reaches the sites through "TwinName->site-x" (it dials them for
+// leases and, once promoted, to ship its WAL back). Every WAN link has the faults of wanParams.
 //
 // With opts.Witness the lab also has the witness WitnessName. Every site
 // and the twin name it in failover.witness and reach it through

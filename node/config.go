@@ -139,7 +139,7 @@ type WALConfig struct {
 	RetainEvery time.Duration `mapstructure:"retain_every"`
 }
 
-// FailoverConfig is region failover (DESIGN.md section 4, failover/doc.go):
+// FailoverConfig is region failover (failover/doc.go, docs/architecture.md):
 // the witness, the primary lease and automatic promotion. Every region
 // must use the same timings.
 type FailoverConfig struct {

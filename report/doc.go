@@ -1,4 +1,4 @@
-// Package report is the outcome of a drill (DESIGN.md section 5, issue 5):
+// Package report is the outcome of a drill (docs/reports.md):
 // a JSON model for machines, a self-contained HTML page with an SVG
 // timeline for people, an Ed25519 signature for auditors, and the
 // cluster's drill history.
@@ -17,7 +17,7 @@
 //
 // # Report JSON (version 2)
 //
-// The first six fields are fixed by issue 5; numbers are JSON numbers,
+// The first six fields are a fixed interface; numbers are JSON numbers,
 // times RFC 3339 in UTC, durations integer milliseconds (field names end in
 // _ms). No number is negative. Version 2 added scenario_sha256,
 // scenario_scale, operator, wal and load.failures, and requires

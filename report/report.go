@@ -72,8 +72,8 @@ const MinFormatVersion = 1
 // Report is the outcome of one drill. The drill runner fills it (New, then
 // the fields, AddSample, AddEvent, AddCheck, AddFinding, then Finish);
 // WriteJSON, WriteHTML, Sign and History.Save turn it into files. The JSON
-// field names of the first six fields are fixed by issue 5; doc.go
-// documents every field.
+// field names of the first six fields are a fixed interface (machines
+// read them); doc.go documents every field.
 type Report struct {
 	// Scenario is the scenario's name (from the built-in list or the
 	// user's YAML: any text, escaped wherever it is shown).

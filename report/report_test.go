@@ -129,7 +129,7 @@ func TestReport_Finish(t *testing.T) {
 	}
 }
 
-// The field names of issue 5 are an interface: machines read them.
+// The report's first field names are an interface: machines read them.
 func TestWriteJSON(t *testing.T) {
 	var buf bytes.Buffer
 	if err := WriteJSON(&buf, sampleReport(t)); err != nil {

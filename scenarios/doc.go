@@ -1,5 +1,5 @@
-// Package scenarios describes SRE drills as YAML timelines (DESIGN.md
-// section 5): the topology, a write load, faults and attacks at offsets
+// Package scenarios describes SRE drills as YAML timelines
+// (docs/drills.md): the topology, a write load, faults and attacks at offsets
 // from the start, and the expectations the measured outcome must meet.
 // This package parses, validates and encodes them; a runner executes
 // them (jumeau drill run) and measures, never assumes, the outcome.

@@ -1,5 +1,5 @@
 // Package faultlink is a fault-injecting UDP relay that sits between jumeau
-// nodes in tests and lab drills (DESIGN.md §3, §5). QUIC runs over UDP, so a
+// nodes in tests and lab drills. QUIC runs over UDP, so a
 // link between two nodes can add latency, jitter, loss, a bandwidth cap, or
 // cut them off entirely, without the nodes knowing.
 //
